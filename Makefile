@@ -1,0 +1,30 @@
+# `make run` and `make test` set everything up from requirements.lock first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TFXP := $(VENV)/bin/tfxp
+export TF_USE_LEGACY_KERAS := 1
+
+.PHONY: setup run test test-fast bench lock clean
+
+setup:
+	@scripts/setup.sh $(VENV)
+
+## Run the whole pipeline locally on the shipped taxi data (ARGS="--root DIR ...").
+run: setup
+	$(TFXP) run $(ARGS)
+
+## All tests: unit, component and end-to-end on a sample of the real data.
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Unit and component tests only (no end-to-end pipeline runs).
+test-fast: setup
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+## Re-resolve requirements.lock from requirements.in (needs network to PyPI).
+lock: setup
+	$(VENV)/bin/uv pip compile requirements.in -c constraints-tfx-1.16.0.txt \
+	  --python-version 3.10 --no-header -o requirements.lock
+
+clean:
+	rm -rf runs .pytest_cache

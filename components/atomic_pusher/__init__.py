@@ -1,0 +1,1 @@
+"""A Pusher whose new model versions appear in one atomic step."""

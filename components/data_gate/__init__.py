@@ -1,0 +1,1 @@
+"""Stops a run before Transform when ExampleValidator found anomalies."""

@@ -1,0 +1,97 @@
+"""The Keras wide-and-deep classifier and the Trainer's `run_fn`.
+
+Trainer loads `run_fn` by dotted path (`models.model.run_fn`); everything it
+needs about the data arrives in `fn_args.custom_config`.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from tfx_bsl.tfxio import dataset_options
+
+from models.features import ModelInputs, transformed_name
+from models.signatures import signatures
+
+
+def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
+             tft_output: tft.TFTransformOutput, spec: ModelInputs,
+             batch_size: int) -> tf.data.Dataset:
+    """Endless batches of (transformed features, label) from Transform's output."""
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        dataset_options.TensorFlowDatasetOptions(
+            batch_size=batch_size, label_key=spec.label_key),
+        tft_output.transformed_metadata.schema).repeat()
+
+
+def _one_hot_sizes(spec: ModelInputs) -> dict[str, int]:
+    """Number of ids each integer-valued transformed feature can take."""
+    f = spec.features
+    sizes: dict[str, int] = {}
+    if f.vocabulary:
+        for key in f.vocabulary.keys:
+            sizes[key] = f.vocabulary.top_k + f.vocabulary.oov_buckets
+    if f.bucketized:
+        for key in f.bucketized.keys:
+            sizes[key] = f.bucketized.buckets
+    for key, n in f.categorical.items():
+        sizes[key] = n + 1  # the extra id holds out-of-range values
+    return sizes
+
+
+def build_keras_model(spec: ModelInputs) -> tf.keras.Model:
+    """Deep tower over scaled numerics, wide one-hot part over the ids."""
+    training = spec.training
+    deep_inputs = {
+        transformed_name(k): tf.keras.layers.Input(
+            name=transformed_name(k), shape=(1,), dtype=tf.float32)
+        for k in spec.features.numeric
+    }
+    sizes = _one_hot_sizes(spec)
+    wide_inputs = {
+        transformed_name(k): tf.keras.layers.Input(
+            name=transformed_name(k), shape=(1,), dtype=tf.int64)
+        for k in sizes
+    }
+
+    parts = []
+    if deep_inputs:
+        deep = tf.keras.layers.concatenate(list(deep_inputs.values())) \
+            if len(deep_inputs) > 1 else next(iter(deep_inputs.values()))
+        for units in training.hidden_units:
+            deep = tf.keras.layers.Dense(units, activation="relu")(deep)
+        parts.append(deep)
+    for key, size in sizes.items():
+        parts.append(tf.keras.layers.CategoryEncoding(
+            num_tokens=size, output_mode="one_hot")(wide_inputs[transformed_name(key)]))
+
+    joined = tf.keras.layers.concatenate(parts) if len(parts) > 1 else parts[0]
+    output = tf.keras.layers.Dense(1, activation="sigmoid")(joined)
+    model = tf.keras.Model({**deep_inputs, **wide_inputs}, output)
+    model.compile(
+        loss="binary_crossentropy",
+        optimizer=tf.keras.optimizers.Adam(learning_rate=training.learning_rate),
+        metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")])
+    return model
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """Trains the model and saves it with the serving and eval signatures."""
+    spec = ModelInputs.from_custom_config(fn_args.custom_config)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    batch = spec.training.batch_size
+    train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch)
+    evaluation = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, spec, batch)
+
+    model = build_keras_model(spec)
+    model.fit(
+        train,
+        steps_per_epoch=fn_args.train_steps,
+        validation_data=evaluation,
+        validation_steps=fn_args.eval_steps,
+        callbacks=[tf.keras.callbacks.TensorBoard(
+            log_dir=fn_args.model_run_dir, update_freq="epoch")],
+        verbose=0)
+    tf.saved_model.save(model, fn_args.serving_model_dir,
+                        signatures=signatures(model, tft_output, spec))

@@ -1,0 +1,61 @@
+"""Signatures saved with the model.
+
+`serving_default` is what TF Serving calls: serialized tf.Example in, raw
+feature columns only (no label), the Transform graph applied inside.
+`transform_features` is what TFMA calls to get the transformed label.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models.features import ModelInputs
+
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+EXAMPLES_INPUT = "examples"
+OUTPUT_KEY = "outputs"
+
+
+def _examples_spec() -> tf.TensorSpec:
+    return tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)
+
+
+def serving_fn(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
+               spec: ModelInputs) -> Callable:
+    """Scores serialized raw examples that carry the feature columns only."""
+    # Tracked as an attribute so the Transform graph is saved with the model.
+    model.tft_layer_serving = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    serving_spec = {k: raw_spec[k] for k in spec.serving_columns()}
+
+    @tf.function(input_signature=[_examples_spec()])
+    def serve(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw = tf.io.parse_example(serialized, serving_spec)
+        transformed = model.tft_layer_serving(raw)
+        return {OUTPUT_KEY: model(transformed)}
+
+    return serve
+
+
+def transform_fn(model: tf.keras.Model,
+                 tft_output: tft.TFTransformOutput) -> Callable:
+    """Raw examples (label included) to transformed features, for evaluation."""
+    model.tft_layer_eval = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+
+    @tf.function(input_signature=[_examples_spec()])
+    def transform(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
+
+    return transform
+
+
+def signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
+               spec: ModelInputs) -> dict[str, Callable]:
+    return {
+        SERVING_SIGNATURE: serving_fn(model, tft_output, spec),
+        TRANSFORM_SIGNATURE: transform_fn(model, tft_output),
+    }

@@ -1,0 +1,220 @@
+"""Pipeline configuration: one YAML file per dataset, validated at load.
+
+Every error names the file and the dotted key that is wrong, so a typo in a
+config never surfaces as a stack trace from deep inside TFX.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.features import FeaturesConfig, LabelConfig, ModelInputs, TrainingConfig
+
+PACKAGE_PREFIX = "package:"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "taxi.yaml"
+
+# TFMA metric classes thresholds and reports may name, with the key TFMA
+# stores each one's value under.
+KNOWN_METRICS = {
+    "ExampleCount": "example_count", "AUC": "auc",
+    "AUCPrecisionRecall": "auc_precision_recall", "BinaryAccuracy": "binary_accuracy",
+    "Calibration": "calibration", "FallOut": "fall_out", "MissRate": "miss_rate",
+    "Precision": "precision", "Recall": "recall", "MeanLabel": "mean_label",
+    "MeanPrediction": "mean_prediction", "FalsePositives": "false_positives",
+    "FalseNegatives": "false_negatives", "TruePositives": "true_positives",
+    "TrueNegatives": "true_negatives",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with the offending key named."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class DataConfig(_Strict):
+    """Where the CSV is and how ExampleGen splits it."""
+
+    # A CSV file, a directory of CSVs, or `package:<module>/<path>` for a file
+    # shipped inside an installed Python package (found at run time).
+    path: str
+    # Optional glob below a directory path; may hold {SPAN} (and {VERSION}) so
+    # ExampleGen picks the newest span.
+    pattern: Optional[str] = None
+    # Hash buckets per output split; Trainer and Evaluator need train and eval.
+    split: dict[str, int] = Field(default_factory=lambda: {"train": 2, "eval": 1})
+
+    @field_validator("split")
+    @classmethod
+    def _train_and_eval(cls, v: dict[str, int]) -> dict[str, int]:
+        missing = {"train", "eval"} - set(v)
+        if missing:
+            raise ValueError(f"needs a bucket count for {sorted(missing)}")
+        if any(n < 1 for n in v.values()):
+            raise ValueError("bucket counts must be positive")
+        return v
+
+
+class Threshold(_Strict):
+    """A bound a model must meet to be blessed, overall or on every slice of a kind."""
+
+    metric: str
+    # [] = overall; [feature, ...] = every slice of that kind;
+    # {feature: value} = that one slice only.
+    slice: Union[list[str], dict[str, str]] = Field(default_factory=list)
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+    # Against the baseline (the latest blessed model); ignored on a first run.
+    max_decrease: Optional[float] = Field(None, ge=0)
+    max_increase: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> "Threshold":
+        if self.metric not in KNOWN_METRICS:
+            raise ValueError(
+                f"unknown metric {self.metric!r}; one of {', '.join(KNOWN_METRICS)}")
+        if isinstance(self.slice, dict) and not self.slice:
+            raise ValueError("slice: an empty mapping; use [] for overall")
+        if all(v is None for v in (self.lower, self.upper, self.max_decrease, self.max_increase)):
+            raise ValueError("set at least one of lower, upper, max_decrease, max_increase")
+        if self.max_decrease is not None and self.max_increase is not None:
+            raise ValueError("max_decrease and max_increase cannot both be set")
+        return self
+
+
+class EvaluationConfig(_Strict):
+    """TFMA: the slices to report and the thresholds that gate the push."""
+
+    slices: list[list[str]] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=lambda: [
+        "ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate"])
+    thresholds: list[Threshold] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvaluationConfig":
+        for i, name in enumerate(self.metrics):
+            if name not in KNOWN_METRICS:
+                raise ValueError(f"metrics[{i}]: unknown metric {name!r}")
+        for i, t in enumerate(self.thresholds):
+            kind = sorted(t.slice) if isinstance(t.slice, dict) else t.slice
+            if kind and kind not in [sorted(s) for s in self.slices]:
+                raise ValueError(
+                    f"thresholds[{i}].slice {t.slice} is not one of the slices {self.slices}")
+        return self
+
+
+class ServingConfig(_Strict):
+    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # TF Serving's model base path; default <root>/serving/<model_name>.
+    base_path: Optional[str] = None
+
+
+class PipelineConfig(_Strict):
+    pipeline_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    data: DataConfig
+    schema_file: str = Field(alias="schema")
+    features: FeaturesConfig
+    label: LabelConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    serving: ServingConfig
+    beam_args: list[str] = Field(default_factory=lambda: [
+        "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    enable_cache: bool = True
+    # Directory relative paths in the file are resolved against.
+    base_dir: str = Field("", exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              protected_namespaces=())
+
+    @model_validator(mode="after")
+    def _slices_and_label(self) -> "PipelineConfig":
+        self.model_inputs()  # label not a feature
+        return self
+
+    def model_inputs(self) -> ModelInputs:
+        return ModelInputs(features=self.features, label=self.label, training=self.training)
+
+    def resolve(self, path: str) -> str:
+        """A config path made absolute: package data, relative to the file, or as is."""
+        return resolve_path(path, self.base_dir)
+
+    @property
+    def schema_path(self) -> str:
+        return self.resolve(self.schema_file)
+
+
+def resolve_path(path: str, base_dir: str = "") -> str:
+    if path.startswith(PACKAGE_PREFIX):
+        return _package_file(path[len(PACKAGE_PREFIX):])
+    if "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir or os.getcwd(), path))
+
+
+def _package_file(spec: str) -> str:
+    package, _, rel = spec.partition("/")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ConfigError(f"package {package!r} (from '{PACKAGE_PREFIX}{spec}') is not installed")
+    return os.path.join(list(found.submodule_search_locations)[0], rel)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def load_config(path: str | os.PathLike | None = None,
+                overrides: Optional[dict[str, Any]] = None) -> PipelineConfig:
+    """Reads and validates a config file; raises ConfigError naming file and key."""
+    path = Path(path or DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    if "base_dir" in raw:
+        raise ConfigError(f"{path}: base_dir: not a configuration key")
+    raw["base_dir"] = str(path.resolve().parent)
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}: {_loc(err['loc'])}: {msg}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def default_root(cfg: PipelineConfig) -> str:
+    return os.path.join(os.getcwd(), "runs", cfg.pipeline_name)
+
+
+_SPAN = re.compile(r"\{SPAN\}|\{VERSION\}")
+
+
+def has_spans(pattern: Optional[str]) -> bool:
+    return bool(pattern and _SPAN.search(pattern))

@@ -1,0 +1,145 @@
+"""`create_pipeline(cfg, ...)`: the only place the DAG is built.
+
+Runners (local Beam, Kubeflow) decide where artifacts and metadata live and
+how Beam runs; they never add or remove components.  Model code and custom
+components are referenced by dotted path / class, so the same definition works
+from this checkout and inside the pipeline image.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.atomic_pusher.component import AtomicPusher
+from components.data_gate.component import DataGate
+from pipeline.config import ConfigError, PipelineConfig
+from pipeline.evaluation import eval_config
+
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+
+
+def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
+                      ) -> tuple[str, tfx.proto.Input]:
+    """ExampleGen's input_base and glob for a CSV file or a directory of CSVs."""
+    path = cfg.resolve(data_path or cfg.data.path)
+    if "://" not in path and not os.path.exists(path):
+        raise ConfigError(f"data path not found: {path}")
+    if os.path.isdir(path) or "://" in path:
+        base, pattern = path, cfg.data.pattern or "*"
+    else:
+        base, pattern = os.path.dirname(path), os.path.basename(path)
+    return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split",
+                                                               pattern=pattern)])
+
+
+def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
+                    ) -> tuple[tfx.components.CsvExampleGen, tfx.components.StatisticsGen,
+                               tfx.components.SchemaGen]:
+    """How data enters: CSV to split tf.Examples, statistics, an inferred schema."""
+    input_base, input_config = example_gen_input(cfg, data_path)
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=input_base,
+        input_config=input_config,
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+            for name, buckets in cfg.data.split.items()])))
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"])
+    # What the data says now: a draft for new datasets, a diff for curated ones.
+    inferred_schema = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    return example_gen, statistics_gen, inferred_schema
+
+
+def create_schema_draft_pipeline(
+    cfg: PipelineConfig,
+    *,
+    pipeline_root: str,
+    data_path: Optional[str] = None,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    beam_args: Optional[list[str]] = None,
+) -> tfx.dsl.Pipeline:
+    """The data stage alone, for drafting a schema before one is curated."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=f"{cfg.pipeline_name}-schema-draft",
+        pipeline_root=pipeline_root,
+        components=list(data_components(cfg, data_path)),
+        enable_cache=cfg.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
+
+
+def create_pipeline(
+    cfg: PipelineConfig,
+    *,
+    pipeline_root: str,
+    serving_dir: str,
+    data_path: Optional[str] = None,
+    schema_path: Optional[str] = None,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    beam_args: Optional[list[str]] = None,
+) -> tfx.dsl.Pipeline:
+    """The full DAG: data in, validated, transformed, trained, evaluated, pushed."""
+    schema_file = schema_path or cfg.schema_path
+    if "://" not in schema_file and not os.path.exists(schema_file):
+        raise ConfigError(
+            f"schema file not found: {schema_file}\n"
+            f"Draft one from the data with: tfxp schema --output {schema_file}")
+    inputs = cfg.model_inputs()
+    custom_config = inputs.to_custom_config()
+
+    example_gen, statistics_gen, inferred_schema = data_components(cfg, data_path)
+    schema = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema.outputs["schema"])
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=custom_config)
+    transform.add_upstream_node(data_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=cfg.training.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=cfg.training.eval_steps),
+        custom_config=custom_config)
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(cfg.evaluation, inputs))
+
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+    ).with_id("Pusher")
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, inferred_schema, schema,
+                    example_validator, data_gate, transform, trainer, baseline,
+                    evaluator, pusher],
+        enable_cache=cfg.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))

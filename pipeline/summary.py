@@ -1,0 +1,88 @@
+"""Readable text for a person at the end of `tfxp run`."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pipeline.config import KNOWN_METRICS, PipelineConfig
+from pipeline.local_run import Outcome
+from pipeline.results import SliceKey, finite, slice_label
+from pipeline.runners.local import NodeResult
+
+COLUMNS = ("ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate")
+HEADERS = {"ExampleCount": "n", "BinaryAccuracy": "accuracy", "FallOut": "FPR",
+           "MissRate": "FNR"}
+
+
+def progress_line(event: str, node: NodeResult) -> str:
+    if event == "start":
+        return f"  > {node.node_id} ..."
+    return f"  {'x' if node.error else '='} {node.node_id:<32} {node.state:<9} {node.seconds:6.1f}s"
+
+
+def _fmt(value: Optional[float], metric: str) -> str:
+    if not finite(value):
+        return "-"
+    return f"{value:.0f}" if metric == "ExampleCount" else f"{value:.3f}"
+
+
+MAX_ROWS_PER_KIND = 8
+
+
+def _row(label: str, values: dict[str, float], cols: list[str], width: int) -> str:
+    return (f"    {label:<{width}} "
+            + " ".join(f"{_fmt(values.get(KNOWN_METRICS[c]), c):>9}" for c in cols))
+
+
+def metrics_table(metrics: dict[SliceKey, dict[str, float]], cfg: PipelineConfig) -> list[str]:
+    """Overall and per-slice rows; a kind with many slices shows its range."""
+    cols = [c for c in COLUMNS if any(KNOWN_METRICS[c] in m for m in metrics.values())]
+    width = 28
+    lines = [f"    {'slice':<{width}} " + " ".join(f"{HEADERS.get(c, c):>9}" for c in cols)]
+    if () in metrics:
+        lines.append(_row("overall", metrics[()], cols, width))
+    for spec in cfg.evaluation.slices:
+        keys = sorted((k for k in metrics if [f for f, _ in k] == spec),
+                      key=lambda k: [v for _, v in k])
+        if len(keys) <= MAX_ROWS_PER_KIND:
+            lines += [_row(slice_label(k), metrics[k], cols, width) for k in keys]
+            continue
+        for bound, pick in (("min", min), ("max", max)):
+            values = {}
+            for c in cols:
+                found = [metrics[k][KNOWN_METRICS[c]] for k in keys
+                         if finite(metrics[k].get(KNOWN_METRICS[c]))]
+                if found:
+                    values[KNOWN_METRICS[c]] = pick(found)
+            lines.append(_row(f"{'/'.join(spec)} ({len(keys)}) {bound}", values, cols, width))
+    return lines
+
+
+def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
+    run = outcome.run
+    executed = sum(n.state == "executed" for n in run.nodes)
+    cached = sum(n.state == "cached" for n in run.nodes)
+    total = sum(n.seconds for n in run.nodes)
+    lines = ["", f"Run {run.run_id} of {run.pipeline_name}: {executed} executed, "
+             f"{cached} from cache, {total:.1f}s"]
+    if outcome.status == "data_rejected":
+        lines.append("DATA REJECTED: the data does not match the schema; nothing was "
+                     "trained or pushed.")
+        lines += [f"    [{split}] {feature}: {text}" for split, feature, text in outcome.anomalies]
+        lines.append(f"    schema: {cfg.schema_path}")
+    elif outcome.status == "error":
+        failed = run.failed_node
+        lines.append(f"ERROR in {failed.node_id if failed else 'the run'}: "
+                     f"{type(outcome.error).__name__}: {outcome.error}")
+    else:
+        lines.append("Data accepted (no anomalies against the curated schema).")
+        if outcome.evaluation:
+            lines.append("Evaluation on the eval split:")
+            lines += metrics_table(outcome.evaluation.metrics, cfg)
+        if outcome.status == "pushed":
+            lines.append(f"BLESSED and pushed: {outcome.pushed_path}")
+        else:
+            lines.append("NOT BLESSED: nothing pushed. Thresholds not met:")
+            failures = outcome.evaluation.failures if outcome.evaluation else []
+            lines += [f"    {f}" for f in failures] or ["    (see the Evaluator output)"]
+    lines.append(f"Root: {outcome.paths.root}  (metadata: {outcome.paths.metadata})")
+    return "\n".join(lines)
