@@ -74,6 +74,11 @@ def cmd_schema(args) -> int:
     return 0
 
 
+# Modules that contribute subcommands, each with `register(subparsers)`.
+# They must import cheaply: heavy imports belong inside the command function.
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfxp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -93,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--root", help="run root; the draft's own run goes in ROOT/schema-draft")
     schema.add_argument("--output", help="write the draft here (never over an existing file)")
     schema.set_defaults(func=cmd_schema)
+
+    import importlib
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -107,7 +107,7 @@ class EvaluationConfig(_Strict):
             kind = sorted(t.slice) if isinstance(t.slice, dict) else t.slice
             if kind and kind not in [sorted(s) for s in self.slices]:
                 raise ValueError(
-                    f"thresholds[{i}].slice {t.slice} is not one of the slices {self.slices}")
+                    f"thresholds[{i}].slice: {t.slice} is not one of the slices {self.slices}")
         return self
 
 
@@ -168,6 +168,9 @@ def _package_file(spec: str) -> str:
     return os.path.join(list(found.submodule_search_locations)[0], rel)
 
 
+_SUBKEY = re.compile(r"^([A-Za-z_][\w.]*(?:\[\d+\])?(?:\.[A-Za-z_]\w*)?): ")
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -205,7 +208,12 @@ def load_config(path: str | os.PathLike | None = None,
         problems = []
         for err in e.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {_loc(err['loc'])}: {msg}")
+            where = _loc(err["loc"])
+            # Validators of a whole section name the sub-key they object to.
+            sub = _SUBKEY.match(msg)
+            if sub and err["type"] == "value_error":
+                where, msg = f"{where}.{sub.group(1)}", msg[sub.end():]
+            problems.append(f"{path}: {where}: {msg}")
         raise ConfigError("\n".join(problems)) from None
 
 
@@ -213,8 +221,3 @@ def default_root(cfg: PipelineConfig) -> str:
     return os.path.join(os.getcwd(), "runs", cfg.pipeline_name)
 
 
-_SPAN = re.compile(r"\{SPAN\}|\{VERSION\}")
-
-
-def has_spans(pattern: Optional[str]) -> bool:
-    return bool(pattern and _SPAN.search(pattern))

@@ -1,0 +1,45 @@
+"""DataGate passes clean anomalies and stops, naming features, on bad ones."""
+import os
+
+import pandas as pd
+import pytest
+import tensorflow_data_validation as tfdv
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.data_gate.component import ANOMALIES_FILE, DataGate, DataRejectedError, read_anomalies
+
+CLEAN = pd.DataFrame({"fare": [1.0, 2.0, 3.0] * 10, "payment_type": ["Cash", "Credit Card", "Cash"] * 10})
+
+
+def anomalies_artifact(tmp_path, frames: dict) -> standard_artifacts.ExampleAnomalies:
+    schema = tfdv.infer_schema(tfdv.generate_statistics_from_dataframe(CLEAN))
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.uri = str(tmp_path / "anomalies")
+    artifact.split_names = artifact_utils.encode_split_names(list(frames))
+    for split, frame in frames.items():
+        anomalies = tfdv.validate_statistics(tfdv.generate_statistics_from_dataframe(frame), schema)
+        os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
+        with open(os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE), "wb") as f:
+            f.write(anomalies.SerializeToString())
+    return artifact
+
+
+def run_gate(artifact):
+    executor = DataGate.EXECUTOR_SPEC.executor_class()
+    executor.Do({"anomalies": [artifact]}, {}, {})
+
+
+def test_clean_data_passes(tmp_path):
+    artifact = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": CLEAN})
+    assert read_anomalies(artifact) == []
+    run_gate(artifact)
+
+
+def test_anomalies_stop_the_run_with_features_named(tmp_path):
+    bad = CLEAN.assign(payment_type=["Cash", "Bitcoin", "Cash"] * 10).drop(columns=["fare"])
+    artifact = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": bad})
+    with pytest.raises(DataRejectedError) as e:
+        run_gate(artifact)
+    features = {(split, feature) for split, feature, _ in e.value.problems}
+    assert features == {("eval", "payment_type"), ("eval", "fare")}
+    assert "Bitcoin" in str(e.value)

@@ -1,0 +1,77 @@
+"""The Keras model builds and trains, and its serving signature scores raw
+serialized tf.Examples with the Transform graph applied inside."""
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+from models.model import build_keras_model
+from models.preprocessing import preprocessing_fn
+from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE, signatures
+from pipeline.config import load_config
+from tests.datasets import read_rows
+from tests.taxi_examples import raw_feature_spec, to_example, to_instance
+
+N_ROWS = 600
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    cfg = load_config(overrides={"training.batch_size": 32})
+    spec = cfg.model_inputs()
+    raw_spec = raw_feature_spec()
+    _, rows = read_rows()
+    rows = rows[:N_ROWS]
+    work = tmp_path_factory.mktemp("model")
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    with tft_beam.Context(temp_dir=str(work / "tmp")):
+        (transformed, transformed_meta), transform_fn = (
+            [to_instance(r, raw_spec) for r in rows], metadata) | tft_beam.AnalyzeAndTransformDataset(
+            functools.partial(preprocessing_fn, custom_config=spec.to_custom_config()))
+        _ = transform_fn | tft_beam.WriteTransformFn(str(work / "transform"))
+    metadata_io.write_metadata(
+        metadata, str(work / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    tft_output = tft.TFTransformOutput(str(work / "transform"))
+
+    features = {k: np.array([t[k] for t in transformed]) for k in transformed[0]}
+    label = features.pop(spec.label_key)
+    model = build_keras_model(spec)
+    history = model.fit(features, label, batch_size=32, epochs=3, verbose=0)
+    export = str(work / "saved_model")
+    tf.saved_model.save(model, export, signatures=signatures(model, tft_output, spec))
+    return dict(spec=spec, rows=rows, raw_spec=raw_spec, history=history,
+                loaded=tf.saved_model.load(export), label=label)
+
+
+def test_model_trains(trained):
+    losses = trained["history"].history["loss"]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+
+
+def test_serving_signature_scores_raw_examples_without_label(trained):
+    spec, rows = trained["spec"], trained["rows"][:50]
+    serve = trained["loaded"].signatures[SERVING_SIGNATURE]
+    examples = [to_example(r, trained["raw_spec"], drop=(spec.label.column,)) for r in rows]
+    scores = serve(examples=tf.constant(examples))[OUTPUT_KEY].numpy()
+    assert scores.shape == (50, 1)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert len(np.unique(scores.round(6))) > 1  # depends on the input
+
+
+def test_serving_signature_input_contract(trained):
+    serve = trained["loaded"].signatures[SERVING_SIGNATURE]
+    [(name, spec)] = serve.structured_input_signature[1].items()
+    assert name == "examples" and spec.dtype == tf.string
+
+
+def test_transform_signature_yields_the_label(trained):
+    spec = trained["spec"]
+    rows = trained["rows"][:20]
+    transform = trained["loaded"].signatures[TRANSFORM_SIGNATURE]
+    out = transform(examples=tf.constant([to_example(r, trained["raw_spec"]) for r in rows]))
+    np.testing.assert_array_equal(out[spec.label_key].numpy().ravel(), trained["label"][:20])
