@@ -14,6 +14,7 @@ from typing import Optional
 from components.data_gate.component import DataRejectedError
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from pipeline.provenance import record_run, run_provenance
 from pipeline.results import Evaluation, custom_value, open_store, output_artifacts, \
     read_evaluation, sqlite_connection
 from pipeline.runners.local import FAILED, Listener, LocalRunner, RunResult
@@ -60,7 +61,9 @@ def run_pipeline(cfg: PipelineConfig, root: str, data_path: Optional[str] = None
     tfx_pipeline = create_pipeline(
         cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
         data_path=data_path, metadata_connection_config=connection)
+    facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
     run = LocalRunner(listener=listener).run(tfx_pipeline)
+    record_run(open_store(connection), run.run_id, facts)
     return read_outcome(cfg, run, paths)
 
 
