@@ -100,6 +100,11 @@ class EvaluationConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvaluationConfig":
+        if not self.thresholds:
+            # TFX's Evaluator writes no blessing without thresholds, so the
+            # Pusher could never push.
+            raise ValueError("thresholds: list at least one; without thresholds the "
+                             "Evaluator blesses nothing and nothing is pushed")
         for i, name in enumerate(self.metrics):
             if name not in KNOWN_METRICS:
                 raise ValueError(f"metrics[{i}]: unknown metric {name!r}")

@@ -72,6 +72,11 @@ def test_unknown_metric_is_an_error(tmp_path):
     assert "evaluation.thresholds[" in msg and "Fairness" in msg
 
 
+def test_thresholds_are_required(tmp_path):
+    msg = error_of(tmp_path, lambda c: c["evaluation"].update(thresholds=[]))
+    assert "evaluation.thresholds" in msg and "nothing is pushed" in msg
+
+
 def test_split_needs_train_and_eval(tmp_path):
     msg = error_of(tmp_path, lambda c: c["data"].update(split={"train": 1, "test": 1}))
     assert "data.split" in msg and "eval" in msg
