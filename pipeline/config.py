@@ -122,6 +122,51 @@ class ServingConfig(_Strict):
     base_path: Optional[str] = None
 
 
+class KubeflowConfig(_Strict):
+    """Where and how the pipeline runs on Kubeflow Pipelines v2.
+
+    Paths here are paths inside the pipeline image or the cluster, never on
+    the machine that compiles: the compiled spec must run there unchanged.
+    """
+
+    # The pipeline image (kubernetes/Dockerfile), pinned by tag or digest.
+    image: str = "tfx-kfp-reference:0.1.0"
+    host: Optional[str] = None  # KFP API endpoint; None = in-cluster or kube context
+    # Profile namespace on multi-user Kubeflow; empty for standalone KFP.
+    namespace: Optional[str] = None
+    experiment: str = "chicago-taxi"
+    # KFP v2 needs an object store root (minio://, s3://, gs://).
+    pipeline_root: str = "minio://mlpipeline/v2/artifacts"
+    # Beam options for the cluster (e.g. Flink/Spark/Dataflow runner flags).
+    beam_args: list[str] = Field(default_factory=lambda: [
+        "--direct_running_mode=multi_processing", "--direct_num_workers=0"])
+    # Where the image keeps installed packages (`package:` paths resolve
+    # here) and this project (the curated schema resolves here).
+    site_packages: str = "/opt/venv/lib/python3.10/site-packages"
+    project_dir: str = "/opt/pipeline"
+    # CSV directory or object-store URI on the cluster; default: data.path
+    # resolved inside the image (only `package:` or in-project paths).
+    data_path: Optional[str] = None
+    # PVC shared by the Pusher and TF Serving, mounted at serving_mount; the
+    # model base path is <serving_mount>/<serving.model_name>.
+    serving_pvc: str = "tfx-serving-models"
+    serving_mount: str = "/serving"
+    # Per-task resources: CPUs and memory in GB, set on every container task.
+    cpu_request: float = Field(1.0, gt=0)
+    cpu_limit: float = Field(2.0, gt=0)
+    memory_request_gb: float = Field(2.0, gt=0)
+    memory_limit_gb: float = Field(6.0, gt=0)
+    service_account: Optional[str] = None
+
+    @field_validator("pipeline_root")
+    @classmethod
+    def _object_store(cls, v: str) -> str:
+        if not v.startswith(("minio://", "s3://", "gs://")):
+            raise ValueError("must be an object-store URI (minio://, s3:// or gs://); "
+                             "KFP v2 launchers cannot use a local path")
+        return v
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     data: DataConfig
@@ -134,6 +179,7 @@ class PipelineConfig(_Strict):
     beam_args: list[str] = Field(default_factory=lambda: [
         "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     enable_cache: bool = True
+    kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     # Directory relative paths in the file are resolved against.
     base_dir: str = Field("", exclude=True)
 

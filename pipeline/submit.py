@@ -1,0 +1,212 @@
+"""Uploads a compiled spec to Kubeflow Pipelines and starts a run (`kfp.Client`).
+
+Credentials come from the environment, never from the command line (which
+ends up in shell history) and never into the spec or the logs:
+
+- `KFP_BEARER_TOKEN`: an existing bearer token (OIDC / service account);
+- `KFP_SESSION_COOKIE`: a session cookie, e.g. `authservice_session=...`
+  from a Kubeflow (Dex / oauth2-proxy) login;
+- `--in-cluster`: the pod's projected service-account token
+  (`KF_PIPELINES_SA_TOKEN_PATH`, default /var/run/secrets/kubeflow/pipelines/token);
+- `--kube-context`: reach the API through the Kubernetes API server proxy.
+
+Before anything is created, one read-only call checks the host answers and
+accepts the credentials, so an unreachable host or a 401/403 leaves nothing
+behind; a run that cannot be created removes the pipeline version uploaded
+for it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from typing import Any, Callable, Optional
+
+from pipeline.config import ConfigError
+
+TOKEN_ENV = "KFP_BEARER_TOKEN"
+COOKIE_ENV = "KFP_SESSION_COOKIE"
+SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
+FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
+
+
+class SubmitError(ConfigError):
+    """The cluster could not be reached, refused, or rejected the run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Auth:
+    """How to authenticate; holds the secret only in memory. `repr` hides it."""
+
+    kind: str  # "token" | "cookie" | "in-cluster" | "kube-context" | "none"
+    secret: Optional[str] = dataclasses.field(default=None, repr=False)
+    kube_context: Optional[str] = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        if self.kind == "token":
+            return {"existing_token": self.secret}
+        if self.kind == "cookie":
+            return {"cookies": self.secret}
+        if self.kind == "in-cluster":
+            from kfp.client import ServiceAccountTokenVolumeCredentials
+            return {"credentials": ServiceAccountTokenVolumeCredentials(
+                os.environ.get(SA_TOKEN_ENV))}
+        if self.kind == "kube-context":
+            return {"kube_context": self.kube_context}
+        return {}
+
+
+def auth_from_env(in_cluster: bool = False, kube_context: Optional[str] = None,
+                  environ: Optional[dict[str, str]] = None) -> Auth:
+    """The one credential to use: explicit flags first, then the environment."""
+    environ = os.environ if environ is None else environ
+    if in_cluster:
+        return Auth("in-cluster")
+    if kube_context:
+        return Auth("kube-context", kube_context=kube_context)
+    if environ.get(TOKEN_ENV):
+        return Auth("token", environ[TOKEN_ENV].strip())
+    if environ.get(COOKIE_ENV):
+        return Auth("cookie", environ[COOKIE_ENV].strip())
+    return Auth("none")
+
+
+@dataclasses.dataclass
+class Submitted:
+    run_id: str
+    run_name: str
+    experiment_id: str
+    pipeline_id: str
+    version_id: str
+    url: str
+    state: Optional[str] = None
+
+
+def _classify(error: BaseException, host: str, auth: Auth) -> SubmitError:
+    """A clear message for what went wrong, without echoing any credential."""
+    status = getattr(error, "status", None) or getattr(error, "code", None)
+    if status in (401, 403):
+        hint = ("no credentials were given; set KFP_BEARER_TOKEN or KFP_SESSION_COOKIE, "
+                "or use --in-cluster / --kube-context" if auth.kind == "none"
+                else f"the {auth.kind} credentials were not accepted (expired, or no access "
+                     f"to the namespace)")
+        word = "Unauthorized" if status == 401 else "Forbidden"
+        return SubmitError(f"KFP at {host} refused the request (HTTP {status} {word}): {hint}")
+    if status is not None:
+        reason = getattr(error, "reason", "") or ""
+        return SubmitError(f"KFP at {host} answered HTTP {status} {reason}".rstrip())
+    name = type(error).__name__
+    text = str(error)
+    if auth.secret:
+        text = text.replace(auth.secret, "***")
+    if any(k in name for k in ("MaxRetry", "NewConnection", "Connection", "Timeout")) or \
+            any(k in text for k in ("Connection refused", "Max retries", "Name or service")):
+        return SubmitError(f"cannot reach KFP at {host}: nothing answered "
+                           f"(check the host, the port-forward or the ingress)")
+    return SubmitError(f"KFP at {host}: {name}: {text}")
+
+
+def preflight(host: str, auth: Auth, timeout: float = 10.0) -> None:
+    """One GET of the health endpoint, with the credentials, without retries.
+
+    `kfp.Client` retries an unreachable host five times and follows a Dex
+    login redirect as if it were an answer; this says at once which it is.
+    """
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    headers = {}
+    if auth.kind == "token":
+        headers["Authorization"] = f"Bearer {auth.secret}"
+    elif auth.kind == "cookie":
+        headers["Cookie"] = auth.secret or ""
+    request = urllib.request.Request(f"{host.rstrip('/')}/apis/v2beta1/healthz", headers=headers)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(request, timeout=timeout).close()
+    except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400:
+            raise SubmitError(
+                f"KFP at {host} redirected to a login page (HTTP {e.code}): it needs a "
+                f"session; set KFP_SESSION_COOKIE (e.g. authservice_session=...) or "
+                f"KFP_BEARER_TOKEN") from None
+        if e.code in (401, 403):
+            raise _classify(e, host, auth) from None
+        # Other answers (e.g. 404 from a proxy) prove the host is there; the API calls decide.
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise SubmitError(f"cannot reach KFP at {host}: {reason} "
+                          f"(check the host, the port-forward or the ingress)") from None
+
+
+def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], experiment: str,
+           run_name: Optional[str] = None, pipeline_root: Optional[str] = None,
+           enable_caching: Optional[bool] = None, service_account: Optional[str] = None,
+           auth: Auth = Auth("none"), wait: bool = False,
+           timeout: datetime.timedelta = datetime.timedelta(hours=6),
+           say: Callable[[str], None] = print) -> Submitted:
+    """Uploads the spec as a pipeline (version), creates the run, optionally waits."""
+    import kfp
+
+    from pipeline.runners.kubeflow import load_spec
+
+    spec, _ = load_spec(spec_path)
+    name = spec["pipelineInfo"]["name"]
+    run_name = run_name or f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    where = host or "(in-cluster / kube context)"
+
+    def call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # kfp_server_api / urllib3 errors, classified
+            raise _classify(e, where, auth) from None
+
+    # Read-only checks first: nothing is created on an unreachable host or a 401/403.
+    if host:
+        preflight(host, auth)
+    client = call(kfp.Client, host=host, namespace=namespace or "kubeflow",
+                  **auth.client_kwargs())
+    call(client.list_experiments, page_size=1, namespace=namespace)
+    exp = call(client.create_experiment, name=experiment, namespace=namespace)
+
+    pipeline_id = call(client.get_pipeline_id, name)
+    created_pipeline = pipeline_id is None
+    if created_pipeline:
+        pipeline = call(client.upload_pipeline, spec_path, pipeline_name=name,
+                        namespace=namespace)
+        pipeline_id = pipeline.pipeline_id
+        versions = call(client.list_pipeline_versions, pipeline_id, page_size=1,
+                        sort_by="created_at desc").pipeline_versions or []
+        if not versions:
+            raise SubmitError(f"KFP at {where} stored pipeline {name} without a version")
+        version_id = versions[0].pipeline_version_id
+    else:
+        version_id = call(client.upload_pipeline_version, spec_path,
+                          pipeline_version_name=run_name, pipeline_id=pipeline_id
+                          ).pipeline_version_id
+    try:
+        run = call(client.run_pipeline, experiment_id=exp.experiment_id, job_name=run_name,
+                   pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root,
+                   enable_caching=enable_caching, service_account=service_account)
+    except SubmitError:
+        # Nothing half-created: remove what this submission uploaded.
+        try:
+            client.delete_pipeline_version(pipeline_id, version_id)
+            if created_pipeline:
+                client.delete_pipeline(pipeline_id)
+        except Exception:  # the original error matters more
+            say(f"warning: could not remove pipeline version {version_id}")
+        raise
+    url = f"{(host or '').rstrip('/')}/#/runs/details/{run.run_id}"
+    result = Submitted(run.run_id, run_name, exp.experiment_id, pipeline_id, version_id, url)
+    say(f"Run {run_name} started: {url}")
+    if wait:
+        finished = call(client.wait_for_run_completion, run.run_id,
+                        int(timeout.total_seconds()))
+        result.state = str(getattr(finished, "state", "") or "UNKNOWN")
+        say(f"Run {run_name} ended: {result.state} ({url})")
+    return result
