@@ -1,0 +1,1 @@
+"""Calls the candidate model the way TF Serving will, before it is pushed."""
