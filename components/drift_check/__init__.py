@@ -1,0 +1,1 @@
+"""Compares this run's statistics with those that trained the served model."""
