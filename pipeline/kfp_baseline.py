@@ -1,0 +1,77 @@
+"""The Evaluator's baseline on open-source Kubeflow Pipelines v2.
+
+TFX compiles `LatestBlessedModelStrategy` into two `resolver` executors
+(MLMD queries run by the orchestrator).  Vertex AI runs those; open-source
+KFP v2 does not: its Argo compiler answers "resolver not implemented yet" and
+the run is never created.  The compiled spec therefore replaces the two
+resolver tasks with this container task.
+
+What it resolves: the newest version under the TF Serving model base path
+(mounted from the serving PVC).  The Pusher writes a version only for a
+blessed model, so that is the latest blessed model that was published.  On a
+first run there is none; the candidate itself is then the baseline, so
+change thresholds (`max_decrease`) compare the model with itself and pass,
+as they are skipped when TFX has no baseline.
+
+It runs as `python -m pipeline.kfp_baseline --executor_input {{$}}
+--serving_dir DIR`, with the candidate model as input artifact `model` and
+the baseline as output artifact `model` (a copy, in TFX's model layout).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import Optional
+
+from pipeline.kfp_entrypoint import local_path
+
+SERVING_SUBDIR = "Format-Serving"  # tfx.utils.path_utils' serving model dir
+
+
+def latest_version(serving_dir: str) -> Optional[str]:
+    """Newest complete version directory under a TF Serving model base path."""
+    if not os.path.isdir(serving_dir):
+        return None
+    versions = [v for v in os.listdir(serving_dir)
+                if v.isdigit() and os.path.exists(os.path.join(serving_dir, v, "saved_model.pb"))]
+    return max(versions, key=int, default=None)
+
+
+def resolve_baseline(candidate_dir: str, serving_dir: str, output_dir: str) -> dict:
+    """Copies the baseline into `output_dir`; returns the artifact's metadata."""
+    version = latest_version(serving_dir)
+    if version is not None:
+        source, metadata = os.path.join(serving_dir, version), {"baseline_version": version}
+    else:
+        source = os.path.join(candidate_dir, SERVING_SUBDIR)
+        if not os.path.isdir(source):
+            source = candidate_dir
+        metadata = {"baseline_version": "", "baseline_is_candidate": 1}
+    shutil.copytree(source, os.path.join(output_dir, SERVING_SUBDIR), dirs_exist_ok=True)
+    return metadata
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline.kfp_baseline", description=__doc__)
+    parser.add_argument("--executor_input", required=True)
+    parser.add_argument("--serving_dir", required=True)
+    args = parser.parse_args(argv)
+    executor_input = json.loads(args.executor_input)
+    [candidate] = executor_input["inputs"]["artifacts"]["model"]["artifacts"]
+    [output] = executor_input["outputs"]["artifacts"]["model"]["artifacts"]
+    metadata = resolve_baseline(local_path(candidate["uri"]), args.serving_dir,
+                                local_path(output["uri"]))
+    print(f"baseline: {metadata}", flush=True)
+    result = dict(output, metadata={**output.get("metadata", {}), **metadata})
+    output_file = executor_input["outputs"]["outputFile"]
+    os.makedirs(os.path.dirname(output_file), exist_ok=True)
+    with open(output_file, "w") as f:
+        json.dump({"artifacts": {"model": {"artifacts": [result]}}}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

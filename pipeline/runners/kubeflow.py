@@ -1,0 +1,284 @@
+"""Kubeflow Pipelines v2 compiler: `create_pipeline(cfg)` as a KFP pipeline spec.
+
+TFX's `KubeflowV2DagRunner` emits the spec; TFX only tests it on Vertex AI.
+Open-source KFP v2 needs the fixes below, applied to the compiled spec here
+(never by patching TFX at run time).  Each has a test in
+tests/test_kubeflow_compile.py:
+
+1. Pipeline spec schema 2.1 (`use_pipeline_spec_2_1=True`): with 2.0.0 TFX
+   executors read the deprecated `inputs.parameters`, which a launcher that
+   fills only `parameterValues` leaves empty (tensorflow/tfx#7733).
+2. Artifact types as `schemaTitle: tfx.<Type>` instead of an
+   `instanceSchema` YAML: the launcher records the MLMD type by title and
+   hands it back as `schemaTitle`; with titles TFX knows on both sides no
+   artifact arrives untyped or as a `system.*` type TFX cannot import
+   (sky-uk/kfp-operator tfx-patch, patches 1-4).
+3. Artifacts read and written at the launcher's local paths (the
+   `pipeline.kfp_entrypoint` wrapper): TensorFlow cannot open `minio://`,
+   and TF's GCS filesystem leaves zero-byte directory markers that the next
+   task's launcher downloads as files (kubeflow/pipelines#13476; kfp-operator
+   patches 5 and 7).
+4. CsvExampleGen's driver folded into its container: open-source KFP does
+   not run `lifecycle.preCacheCheck`.
+5. The baseline resolver replaced by a container task (`pipeline.kfp_baseline`):
+   open-source KFP's Argo compiler rejects `resolver` executors.
+6. Paths inside the image: the data and the curated schema resolve to where
+   the image holds them, never to this machine; the Pusher and the baseline
+   task mount the serving PVC (a `platforms.kubernetes` document).
+7. Resource requests and limits on every container, the pipeline root as the
+   spec's `defaultPipelineRoot`, and the cluster's Beam arguments from config.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from pipeline.config import PACKAGE_PREFIX, ConfigError, PipelineConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENTRYPOINT = ["python", "-m", "pipeline.kfp_entrypoint"]
+BASELINE_COMMAND = ["python", "-m", "pipeline.kfp_baseline"]
+TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+SCHEMA_VERSION = "2.1.0"
+
+Spec = dict[str, Any]
+
+
+class CompileError(ConfigError):
+    """The pipeline cannot be compiled into a spec that would run on the cluster."""
+
+
+def serving_dir(cfg: PipelineConfig) -> str:
+    """The TF Serving model base path inside the cluster (on the serving PVC)."""
+    return f"{cfg.kubeflow.serving_mount.rstrip('/')}/{cfg.serving.model_name}"
+
+
+def in_image_path(cfg: PipelineConfig, path: str) -> str:
+    """A config path as the image sees it: package data, a project file, or a URI."""
+    kf = cfg.kubeflow
+    if "://" in path:
+        return path
+    if path.startswith(PACKAGE_PREFIX):
+        return f"{kf.site_packages.rstrip('/')}/{path[len(PACKAGE_PREFIX):]}"
+    local = Path(cfg.resolve(path)).resolve()
+    try:
+        rel = local.relative_to(REPO_ROOT)
+    except ValueError:
+        raise CompileError(
+            f"{path}: not inside this project ({REPO_ROOT.name}/) and so not in the "
+            f"pipeline image; use a package: path, an object-store URI, or set "
+            f"kubeflow.data_path") from None
+    return f"{kf.project_dir.rstrip('/')}/{rel.as_posix()}"
+
+
+def data_input(cfg: PipelineConfig) -> tuple[str, str]:
+    """(input_base, file pattern) for CsvExampleGen inside the cluster."""
+    kf_path = cfg.kubeflow.data_path
+    if kf_path:
+        if kf_path.endswith(".csv"):
+            return kf_path.rsplit("/", 1)[0], kf_path.rsplit("/", 1)[1]
+        return kf_path.rstrip("/"), cfg.data.pattern or "*"
+    local = cfg.resolve(cfg.data.path)
+    image = in_image_path(cfg, cfg.data.path)
+    if os.path.isdir(local) or "://" in local:
+        return image.rstrip("/"), cfg.data.pattern or "*"
+    return image.rsplit("/", 1)[0], image.rsplit("/", 1)[1]
+
+
+def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
+    """The spec exactly as TFX's KubeflowV2DagRunner emits it (schema 2.1)."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    kf = cfg.kubeflow
+    tfx_pipeline = create_pipeline(cfg, pipeline_root=kf.pipeline_root,
+                                   serving_dir=serving_dir(cfg), beam_args=list(kf.beam_args))
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=True))
+    return runner.run(tfx_pipeline, write_out=False)["pipelineSpec"]
+
+
+# --- fixes, one function each ------------------------------------------------
+
+def set_in_image_paths(spec: Spec, cfg: PipelineConfig) -> None:
+    """Fix 6: the data and schema parameters name paths inside the image."""
+    tasks = spec["root"]["dag"]["tasks"]
+    base, pattern = data_input(cfg)
+    params = tasks["CsvExampleGen"]["inputs"]["parameters"]
+    params["input_base"]["runtimeValue"]["constant"] = base
+    input_config = json.loads(params["input_config"]["runtimeValue"]["constant"])
+    for split in input_config["splits"]:
+        split["pattern"] = pattern
+    params["input_config"]["runtimeValue"]["constant"] = json.dumps(input_config, indent=2)
+    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]
+    schema["constant"] = in_image_path(cfg, cfg.schema_file)
+
+
+def _title(artifact_type: dict) -> str:
+    if "schemaTitle" in artifact_type:
+        return artifact_type["schemaTitle"]
+    return (yaml.safe_load(artifact_type.get("instanceSchema") or "") or {}).get("title", "")
+
+
+def use_schema_titles(spec: Spec) -> None:
+    """Fix 2: every artifact type is a `schemaTitle` TFX can import in the image."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+
+    for name, component in spec["components"].items():
+        for section in ("inputDefinitions", "outputDefinitions"):
+            for key, art in component.get(section, {}).get("artifacts", {}).items():
+                title = _title(art["artifactType"])
+                if title not in compiler_utils.TITLE_TO_CLASS_PATH:
+                    raise CompileError(
+                        f"component {name}: artifact {key!r} has type {title or '(none)'!r}, "
+                        f"which TFX in the image cannot map to a class")
+                art["artifactType"] = {"schemaTitle": title}
+
+
+def use_local_path_entrypoint(spec: Spec) -> None:
+    """Fixes 3 and 4: TFX containers run through `pipeline.kfp_entrypoint`."""
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor.get("container")
+        if not container:
+            continue
+        command = container.get("command", [])
+        if command[-1:] != [TFX_EXECUTOR_MODULE]:
+            continue
+        role = "example_gen" if container.pop("lifecycle", {}).get("preCacheCheck") else "executor"
+        container["command"] = ENTRYPOINT + [role]
+
+
+def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
+    """Fix 5: the resolver tasks become one container task (pipeline.kfp_baseline)."""
+    executors = spec["deploymentSpec"]["executors"]
+    components = spec["components"]
+    tasks = spec["root"]["dag"]["tasks"]
+    resolver_components = {n for n, c in components.items() if "resolver" in executors[c["executorLabel"]]}
+    resolver_tasks = {n for n, t in tasks.items() if t["componentRef"]["name"] in resolver_components}
+    if not resolver_tasks:
+        return
+    # TFX names them <resolver node id>-<channel>-resolver; the task keeps the node id.
+    ids = {t.split("-", 1)[0] for t in resolver_tasks}
+    name = ids.pop() if len(ids) == 1 else "baseline_resolver"
+    consumers = {}
+    for task_name, task in tasks.items():
+        if task_name in resolver_tasks:
+            continue
+        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
+            producer = ref.get("taskOutputArtifact", {}).get("producerTask")
+            if producer in resolver_tasks:
+                if ref["taskOutputArtifact"]["outputArtifactKey"] != "model":
+                    raise CompileError(f"task {task_name}: input {key!r} comes from resolver "
+                                       f"{producer}, which only a Vertex AI run can resolve")
+                consumers[task_name] = key
+    if len(consumers) != 1:
+        raise CompileError(f"resolvers {sorted(resolver_tasks)} feed {sorted(consumers)}; "
+                           f"expected exactly the Evaluator's baseline")
+    [(consumer, key)] = consumers.items()
+    candidate = tasks[consumer]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    for task_name in resolver_tasks:
+        label = components[tasks[task_name]["componentRef"]["name"]]["executorLabel"]
+        del components[tasks.pop(task_name)["componentRef"]["name"]], executors[label]
+    label = f"{name}_executor"
+    model_type = {"artifactType": {"schemaTitle": "tfx.Model"}}
+    components[name] = {"executorLabel": label,
+                        "inputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}},
+                        "outputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}}}
+    executors[label] = {"container": {
+        "image": image, "command": list(BASELINE_COMMAND),
+        "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg)]}}
+    tasks[name] = {"taskInfo": {"name": name}, "componentRef": {"name": name},
+                   "dependentTasks": [candidate["producerTask"]],
+                   "cachingOptions": {"enableCache": False},  # must see the latest push
+                   "inputs": {"artifacts": {"model": {"taskOutputArtifact": dict(candidate)}}}}
+    tasks[consumer]["inputs"]["artifacts"][key] = {
+        "taskOutputArtifact": {"producerTask": name, "outputArtifactKey": "model"}}
+    deps = [d for d in tasks[consumer].get("dependentTasks", []) if d not in resolver_tasks]
+    tasks[consumer]["dependentTasks"] = sorted(set(deps) | {name})
+
+
+def set_resources(spec: Spec, cfg: PipelineConfig) -> None:
+    """Fix 7: requests and limits on every container task."""
+    kf = cfg.kubeflow
+    for executor in spec["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            executor["container"]["resources"] = {
+                "cpuRequest": kf.cpu_request, "cpuLimit": kf.cpu_limit,
+                "memoryRequest": kf.memory_request_gb, "memoryLimit": kf.memory_limit_gb}
+
+
+def platform_spec(spec: Spec, cfg: PipelineConfig) -> Spec:
+    """Fix 6: the serving PVC mounted where the Pusher and the baseline task look."""
+    kf = cfg.kubeflow
+    mount = {"pvcMount": [{"constant": kf.serving_pvc, "mountPath": kf.serving_mount}]}
+    labels = sorted(label for label, e in spec["deploymentSpec"]["executors"].items()
+                    if serving_dir(cfg) in json.dumps(e.get("container", {}))
+                    or "Pusher" in label)
+    return {"platforms": {"kubernetes": {"deploymentSpec": {
+        "executors": {label: copy.deepcopy(mount) for label in labels}}}}}
+
+
+_SECRET = re.compile(r"(authorization|bearer\s|password|secret|token|aws_access|"
+                     r"authservice_session)", re.I)
+
+
+def check_portable(spec: Spec) -> None:
+    """No path of this machine and nothing that looks like a credential."""
+    text = json.dumps(spec)
+    local_markers = {str(REPO_ROOT), str(Path.home()), os.path.realpath(os.getcwd())}
+    for marker in sorted(m for m in local_markers if len(m) > 1):
+        if marker in text:
+            raise CompileError(f"the spec names a path of this machine ({marker}); "
+                               f"it would not exist in the cluster")
+    hit = _SECRET.search(text)
+    if hit:
+        raise CompileError(f"the spec contains {hit.group(0)!r}; credentials never go in a spec")
+
+
+def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec, Spec]:
+    """(pipeline spec, platform spec) for open-source KFP v2, from `create_pipeline`."""
+    image = image or cfg.kubeflow.image
+    spec = _tfx_spec(cfg, image)
+    if spec.get("schemaVersion") != SCHEMA_VERSION:
+        raise CompileError(f"TFX emitted schema {spec.get('schemaVersion')}, expected {SCHEMA_VERSION}")
+    set_in_image_paths(spec, cfg)
+    use_schema_titles(spec)
+    use_local_path_entrypoint(spec)
+    replace_resolvers(spec, cfg, image)
+    set_resources(spec, cfg)
+    spec["defaultPipelineRoot"] = cfg.kubeflow.pipeline_root
+    platform = platform_spec(spec, cfg)
+    check_portable(spec)
+    check_portable(platform)
+    return spec, platform
+
+
+def write_spec(spec: Spec, platform: Spec, path: str) -> str:
+    """YAML as `kfp.Client` reads it: the pipeline spec, then the platform spec."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    header = (f"# KFP v2 pipeline spec for {spec['pipelineInfo']['name']}, compiled by "
+              f"`tfxp compile` from {spec.get('sdkVersion', 'tfx')}.\n")
+    with open(path, "w") as f:
+        f.write(header)
+        yaml.safe_dump_all([spec, platform], f, sort_keys=True)
+    return path
+
+
+def load_spec(path: str) -> tuple[Spec, Spec]:
+    """The pipeline spec and (possibly empty) platform spec of a compiled YAML."""
+    with open(path) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    if not docs or "root" not in docs[0]:
+        raise ConfigError(f"{path}: not a KFP pipeline spec (no root DAG)")
+    platform: Spec = {}
+    for doc in docs[1:]:
+        platform.update(doc)
+    return docs[0], platform

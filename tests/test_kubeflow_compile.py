@@ -1,0 +1,295 @@
+"""`tfxp compile`: the real pipeline as a KFP v2 spec, and one test per fix
+open-source Kubeflow Pipelines needs (see pipeline/runners/kubeflow.py)."""
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+import os
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.runners import kubeflow
+from pipeline.runners.kubeflow import REPO_ROOT, CompileError
+
+IMAGE = "registry.example.com/ml/tfx-kfp-reference:test-7"
+CLUSTER_BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
+                "--environment_type=LOOPBACK"]
+NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
+         "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+         "Pusher"}
+
+
+def write_config(directory: Path, **kubeflow) -> str:
+    """configs/taxi.yaml with a kubeflow block (the schema path kept absolute)."""
+    raw = yaml.safe_load((REPO_ROOT / "configs" / "taxi.yaml").read_text())
+    raw["schema"] = str(REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt")
+    raw["kubeflow"] = {"beam_args": CLUSTER_BEAM, **kubeflow}
+    path = directory / "taxi-kfp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("compile")
+    config = write_config(directory)
+    output = str(directory / "taxi.kfp.yaml")
+    out = io.StringIO()
+    os.environ["KFP_BEARER_TOKEN"] = "compile-must-not-see-this-token"
+    try:
+        with redirect_stdout(out):
+            code = main(["compile", "--config", config, "--image", IMAGE, "--output", output])
+    finally:
+        del os.environ["KFP_BEARER_TOKEN"]
+    assert code == 0, out.getvalue()
+    spec, platform = kubeflow.load_spec(output)
+    return {"path": output, "text": Path(output).read_text(), "spec": spec,
+            "platform": platform, "cfg": load_config(config), "stdout": out.getvalue()}
+
+
+def tasks(compiled):
+    return compiled["spec"]["root"]["dag"]["tasks"]
+
+
+def executor_of(compiled, task):
+    spec = compiled["spec"]
+    label = spec["components"][tasks(compiled)[task]["componentRef"]["name"]]["executorLabel"]
+    return label, spec["deploymentSpec"]["executors"][label]
+
+
+def test_yaml_is_what_kfp_client_reads(compiled):
+    from kfp.client.client import _extract_pipeline_yaml
+    doc = _extract_pipeline_yaml(compiled["path"])
+    assert doc.pipeline_spec.pipeline_info.name == "chicago-taxi"
+    # Strict parse: no field the PipelineSpec proto does not know.
+    proto = json_format.ParseDict(compiled["spec"], pipeline_spec_pb2.PipelineSpec())
+    assert proto.schema_version == "2.1.0"
+    assert set(proto.root.dag.tasks) == NODES
+    json_format.ParseDict(compiled["platform"], pipeline_spec_pb2.PlatformSpec())
+    assert "Wrote " + compiled["path"] in compiled["stdout"]
+
+
+def test_every_component_is_a_container_task_with_the_image(compiled):
+    for name in NODES:
+        _, executor = executor_of(compiled, name)
+        assert executor["container"]["image"] == IMAGE, name
+
+
+def test_model_code_by_dotted_path_importable(compiled):
+    t = tasks(compiled)
+    const = lambda task, key: t[task]["inputs"]["parameters"][key]["runtimeValue"]["constant"]
+    assert const("Transform", "preprocessing_fn") == "models.preprocessing.preprocessing_fn"
+    assert const("Trainer", "run_fn") == "models.model.run_fn"
+    text = compiled["text"]
+    assert "module_file" not in text and ".whl" not in text and "file://" not in text
+    for name in NODES - {"latest_blessed_model_resolver"}:
+        args = executor_of(compiled, name)[1]["container"]["args"]
+        module, _, cls = args[args.index("--executor_class_path") + 1].rpartition(".")
+        assert hasattr(importlib.import_module(module), cls), name
+
+
+def test_parameters_are_2_1_and_reach_the_executor(compiled):
+    """Fix 1: a launcher that fills only parameterValues gives TFX every parameter."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
+    spec = compiled["spec"]
+    for component in spec["components"].values():
+        for p in component.get("inputDefinitions", {}).get("parameters", {}).values():
+            assert "parameterType" in p and "type" not in p
+    trainer = tasks(compiled)["Trainer"]["inputs"]["parameters"]
+    values = {k: v["runtimeValue"]["constant"] for k, v in trainer.items()}
+    executor_input = json_format.ParseDict(
+        {"inputs": {"parameterValues": values}}, pipeline_spec_pb2.ExecutorInput())
+    args = executor_of(compiled, "Trainer")[1]["container"]["args"]
+    inputs_spec = json_format.Parse(args[args.index("--json_serialized_inputs_spec_args") + 1],
+                                    pipeline_spec_pb2.ComponentInputsSpec())
+    props = utils.parse_execution_properties(executor_input.inputs.parameter_values,
+                                             executor_input.inputs.parameters, inputs_spec)
+    assert props["run_fn"] == "models.model.run_fn"
+    assert json.loads(props["custom_config"])["label"]["column"] == "tips"
+    assert json.loads(props["train_args"])["num_steps"] == 500
+
+
+def test_no_local_paths_or_secrets(compiled):
+    text = compiled["text"] + json.dumps(compiled["platform"])
+    import tfx
+    for local in (str(REPO_ROOT), str(Path.home()), os.path.dirname(tfx.__file__), "/tmp/"):
+        assert local not in text, local
+    for word in ("compile-must-not-see-this-token", "Bearer", "password", "authservice"):
+        assert word.lower() not in text.lower()
+
+
+def test_artifact_types_are_schema_titles_tfx_can_import(compiled):
+    """Fix 2: no instanceSchema, no system.* title, every title maps to a TFX class."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
+    from tfx.types import standard_artifacts
+    titles = set()
+    for component in compiled["spec"]["components"].values():
+        for section in ("inputDefinitions", "outputDefinitions"):
+            for art in component.get(section, {}).get("artifacts", {}).values():
+                assert list(art["artifactType"]) == ["schemaTitle"]
+                titles.add(art["artifactType"]["schemaTitle"])
+    assert titles <= set(compiler_utils.TITLE_TO_CLASS_PATH)
+    assert {"tfx.Examples", "tfx.Model", "tfx.ModelBlessing", "tfx.PushedModel"} <= titles
+    # What the launcher hands back (type by title, properties as metadata) parses.
+    runtime = json_format.ParseDict(
+        {"name": "42", "uri": "/gcs/b/examples", "type": {"schemaTitle": "tfx.Examples"},
+         "metadata": {"split_names": '["train", "eval"]', "span": 0.0}},
+        pipeline_spec_pb2.RuntimeArtifact())
+    examples = utils._parse_raw_artifact(runtime, {})
+    assert isinstance(examples, standard_artifacts.Examples)
+    assert examples.split_names == '["train", "eval"]'
+
+
+def test_unknown_artifact_type_is_a_compile_error():
+    spec = {"components": {"Odd": {"outputDefinitions": {"artifacts": {"out": {
+        "artifactType": {"instanceSchema": "title: mycorp.Thing\ntype: object\n"}}}}}}}
+    with pytest.raises(CompileError, match="component Odd.*mycorp.Thing"):
+        kubeflow.use_schema_titles(spec)
+
+
+def test_tfx_tasks_run_through_the_local_path_entrypoint(compiled):
+    """Fix 3: artifacts at the launcher's local paths (minio, #13476 markers)."""
+    for name in NODES - {"latest_blessed_model_resolver"}:
+        command = executor_of(compiled, name)[1]["container"]["command"]
+        assert command[:3] == ["python", "-m", "pipeline.kfp_entrypoint"], name
+
+
+def test_entrypoint_maps_uris_to_launcher_paths_and_back(tmp_path):
+    from pipeline import kfp_entrypoint as ep
+    root = str(tmp_path)
+    for uri, local in [("minio://mlpipeline/v2/a/b", f"{root}/minio/mlpipeline/v2/a/b"),
+                       ("s3://bucket/x", f"{root}/s3/bucket/x"),
+                       ("gs://bucket/y/z", f"{root}/gcs/bucket/y/z")]:
+        assert ep.local_path(uri, root) == local
+        assert ep.remote_uri(local, root) == uri
+    assert ep.local_path("/already/local", root) == "/already/local"
+    invocation = {"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"uri": "minio://b/in", "type": {"schemaTitle": "tfx.Examples"}}]}}},
+        "outputs": {"artifacts": {"statistics": {"artifacts": [{"uri": "gs://b/out"}]}},
+                    "outputFile": f"{root}/out.json"}}
+    os.environ[ep.ROOT_ENV] = root
+    try:
+        argv = ep.localize_invocation(["--executor_class_path", "x.Y", ep.INVOCATION_FLAG,
+                                       json.dumps(invocation)])
+        mapped = json.loads(argv[3])
+        assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == f"{root}/minio/b/in"
+        assert mapped["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"] == f"{root}/gcs/b/out"
+        Path(f"{root}/out.json").write_text(json.dumps(
+            {"artifacts": {"statistics": {"artifacts": [{"uri": f"{root}/gcs/b/out", "metadata": {
+                "current_model": f"{root}/minio/b/model", "blessed": 1}}]}}}))
+        ep.restore_output_uris(f"{root}/out.json")
+    finally:
+        del os.environ[ep.ROOT_ENV]
+    restored = json.loads(Path(f"{root}/out.json").read_text())
+    [artifact] = restored["artifacts"]["statistics"]["artifacts"]
+    assert artifact["uri"] == "gs://b/out"
+    assert artifact["metadata"] == {"current_model": "minio://b/model", "blessed": 1}
+
+
+def test_example_gen_driver_runs_inside_its_container(compiled):
+    """Fix 4: open-source KFP ignores lifecycle.preCacheCheck."""
+    container = executor_of(compiled, "CsvExampleGen")[1]["container"]
+    assert container["command"][-1] == "example_gen"
+    assert "lifecycle" not in container
+    assert "lifecycle" not in compiled["text"]
+
+
+def test_resolvers_become_a_container_task_feeding_the_evaluator(compiled):
+    """Fix 5: open-source KFP's Argo compiler rejects resolver executors."""
+    executors = compiled["spec"]["deploymentSpec"]["executors"]
+    assert not [label for label, e in executors.items() if "resolver" in e]
+    label, baseline = executor_of(compiled, "latest_blessed_model_resolver")
+    assert baseline["container"]["command"] == ["python", "-m", "pipeline.kfp_baseline"]
+    assert "/serving/chicago_taxi" in baseline["container"]["args"]
+    t = tasks(compiled)
+    assert t["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
+        "producerTask": "latest_blessed_model_resolver", "outputArtifactKey": "model"}
+    assert t["latest_blessed_model_resolver"]["inputs"]["artifacts"]["model"][
+        "taskOutputArtifact"]["producerTask"] == "Trainer"
+    assert "latest_blessed_model_resolver" in t["Evaluator"]["dependentTasks"]
+
+
+def _model(directory: Path, marker: str) -> None:
+    directory.mkdir(parents=True)
+    (directory / "saved_model.pb").write_text(marker)
+
+
+def test_baseline_is_the_latest_push_else_the_candidate(tmp_path):
+    from pipeline.kfp_baseline import resolve_baseline
+    candidate, serving = tmp_path / "candidate", tmp_path / "serving"
+    _model(candidate / "Format-Serving", "candidate")
+    first = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out1"))
+    assert first["baseline_is_candidate"] == 1
+    assert (tmp_path / "out1/Format-Serving/saved_model.pb").read_text() == "candidate"
+    _model(serving / "1700000000", "old")
+    _model(serving / "1800000000", "newest")
+    (serving / ".staging-1900000000").mkdir()  # never a half-written version
+    second = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out2"))
+    assert second == {"baseline_version": "1800000000"}
+    assert (tmp_path / "out2/Format-Serving/saved_model.pb").read_text() == "newest"
+
+
+def test_paths_are_inside_the_image(compiled):
+    """Fix 6: data and schema where the image holds them; serving on the PVC."""
+    kf = compiled["cfg"].kubeflow
+    params = tasks(compiled)["CsvExampleGen"]["inputs"]["parameters"]
+    assert params["input_base"]["runtimeValue"]["constant"] == (
+        f"{kf.site_packages}/tfx/examples/chicago_taxi_pipeline/data/simple")
+    assert json.loads(params["input_config"]["runtimeValue"]["constant"])["splits"][0][
+        "pattern"] == "data.csv"
+    schema = tasks(compiled)["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]
+    assert schema["runtimeValue"]["constant"] == f"{kf.project_dir}/schemas/taxi/schema.pbtxt"
+    push = json.loads(tasks(compiled)["Pusher"]["inputs"]["parameters"]["push_destination"][
+        "runtimeValue"]["constant"])
+    assert push["filesystem"]["base_directory"] == "/serving/chicago_taxi"
+    mounts = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for task in ("Pusher", "latest_blessed_model_resolver"):
+        label, _ = executor_of(compiled, task)
+        assert mounts[label]["pvcMount"] == [{"constant": kf.serving_pvc, "mountPath": "/serving"}]
+    assert len(mounts) == 2
+
+
+def test_kubeflow_data_path_and_foreign_paths(compiled, tmp_path):
+    spec = copy.deepcopy(compiled["spec"])
+    cfg = load_config(write_config(tmp_path, data_path="gs://taxi-data/csv/"))
+    kubeflow.set_in_image_paths(spec, cfg)
+    params = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
+    assert params["input_base"]["runtimeValue"]["constant"] == "gs://taxi-data/csv"
+    raw = yaml.safe_load(Path(write_config(tmp_path)).read_text())
+    raw["data"]["path"] = str(tmp_path / "data.csv")
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    (tmp_path / "outside.yaml").write_text(yaml.safe_dump(raw))
+    outside = load_config(tmp_path / "outside.yaml")
+    with pytest.raises(CompileError, match="not in the pipeline image.*kubeflow.data_path"):
+        kubeflow.set_in_image_paths(copy.deepcopy(compiled["spec"]), outside)
+
+
+def test_resources_root_and_cluster_beam_args(compiled):
+    """Fix 7: requests/limits everywhere, the pipeline root, Beam args from config."""
+    kf = compiled["cfg"].kubeflow
+    spec = compiled["spec"]
+    assert spec["defaultPipelineRoot"] == kf.pipeline_root
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        assert executor["container"]["resources"] == {
+            "cpuRequest": kf.cpu_request, "cpuLimit": kf.cpu_limit,
+            "memoryRequest": kf.memory_request_gb, "memoryLimit": kf.memory_limit_gb}, label
+    for name in NODES - {"latest_blessed_model_resolver"}:
+        args = executor_of(compiled, name)[1]["container"]["args"]
+        assert args[-len(CLUSTER_BEAM):] == CLUSTER_BEAM, name
+    assert "--direct_running_mode=in_memory" not in compiled["text"]  # the local args
+
+
+def test_config_rejects_a_local_pipeline_root(tmp_path):
+    from pipeline.config import ConfigError
+    with pytest.raises(ConfigError, match="kubeflow.pipeline_root.*object-store"):
+        load_config(write_config(tmp_path, pipeline_root="/mnt/artifacts"))
