@@ -21,8 +21,8 @@ def _quiet(verbose: bool) -> None:
     logging.getLogger().setLevel(logging.ERROR)
     from absl import logging as absl_logging
     absl_logging.set_verbosity(absl_logging.ERROR)
-    import tensorflow as tf
-    tf.get_logger().setLevel(logging.ERROR)
+    # tf.get_logger() is this logger; naming it spares commands that never load TF.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _config(args):
@@ -44,7 +44,19 @@ def cmd_run(args) -> int:
         listener=lambda event, node: event == "end" and print(progress_line(event, node),
                                                               flush=True))
     print(summary(outcome, cfg), flush=True)
+    _print_report(outcome.paths.root, outcome.run.run_id)
     return outcome.exit_code
+
+
+def _print_report(root: str, run_id: str) -> None:
+    """Writes the run's HTML report; a report problem never fails the run."""
+    from pipeline.lineage import open_store_from
+    from pipeline.report import write_report
+    try:
+        print(f"Report: {write_report(open_store_from(root), run_id, root=root)}", flush=True)
+    except Exception as e:  # the run's outcome stands; say why there is no report
+        print(f"No report written ({type(e).__name__}: {e}); try `tfxp report --root {root}`",
+              flush=True)
 
 
 def cmd_schema(args) -> int:
@@ -76,7 +88,7 @@ def cmd_schema(args) -> int:
 
 # Modules that contribute subcommands, each with `register(subparsers)`.
 # They must import cheaply: heavy imports belong inside the command function.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["pipeline.lineage_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
