@@ -125,7 +125,7 @@ class RunInfo:
         if failed:
             return f"stopped at {failed[0]}"
         if any(n.state == "running" for n in self.nodes):
-            return "interrupted"
+            return "running or interrupted"
         if self.pushed_version:
             return "pushed" if self.pushed_in_this_run else "pushed (cached)"
         if self.blessed is False:
@@ -326,7 +326,19 @@ class Store:
         return sorted({a for outs in self.outputs(ids).values() for _, a in outs})
 
     # -- the trace
-    def _upstream(self, start: list[int], own_models: list[int]) -> mlmd.LineageGraph:
+    def resolved_in(self, run: Optional[str]) -> list[int]:
+        """Artifacts a resolver picked in the run: baselines from earlier runs."""
+        if not run:
+            return []
+        context = self.store.get_context_by_type_and_name(RUN_CONTEXT_TYPE, run)
+        if context is None:
+            return []
+        resolvers = [e.id for e in self.store.get_executions_by_context(context.id)
+                     if self.type_name(e.type_id) == RESOLVER_TYPE]
+        return sorted({a for outs in self.outputs(resolvers).values() for _, a in outs})
+
+    def _upstream(self, start: list[int], own_models: list[int],
+                  baselines: list[int] = ()) -> mlmd.LineageGraph:
         options = Q(max_num_hops=MAX_HOPS, direction=Q.UPSTREAM)
         options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, start))})"
         # Cached executions only reused outputs; the query reaches their makers.
@@ -334,10 +346,14 @@ class Store:
         options.ending_executions.filter_query = (
             f"last_known_state = CACHED OR type = '{RESOLVER_TYPE}'")
         options.ending_executions.include_ending_nodes = False
+        # Baselines (another model, statistics a resolver picked): shown, not followed.
         others = "type = 'Model'"
         if own_models:
             others += f" AND NOT(id IN ({', '.join(map(str, own_models))}))"
-        options.ending_artifacts.filter_query = others  # a baseline: shown, not followed
+        picked = [i for i in baselines if i not in own_models and i not in start]
+        if picked:
+            others = f"({others}) OR id IN ({', '.join(map(str, picked))})"
+        options.ending_artifacts.filter_query = others
         options.ending_artifacts.include_ending_nodes = True
         return self.store.get_lineage_subgraph(options)
 
@@ -364,7 +380,8 @@ class Store:
             near = self.store.get_lineage_subgraph(
                 _options(start, Q.UPSTREAM, 2), field_mask_paths=["artifacts"])
             own = [a.id for a in near.artifacts if self.type_name(a.type_id) == "Model"]
-        graph = self._upstream(start, own)
+        baselines = self.resolved_in(run)
+        graph = self._upstream(start, own, baselines)
         made = {e.artifact_id for e in graph.events if e.type == mlmd.Event.OUTPUT}
         takes = {e.execution_id for e in graph.events if e.type == mlmd.Event.INPUT}
         producer_of = {e.artifact_id: e.execution_id for e in graph.events
@@ -376,7 +393,7 @@ class Store:
             known = {a.id for a in graph.artifacts}
             checks = [a.id for a in down.artifacts if a.id not in known]
             if checks:  # their makers, which may be earlier runs' executions
-                graph.MergeFrom(self._upstream(checks, own))
+                graph.MergeFrom(self._upstream(checks, own, baselines))
             # Checks that produce nothing (a gate) have no maker to find: keep them.
             producing = {e.execution_id for e in down.events if e.type == mlmd.Event.OUTPUT}
             known_e = {e.id for e in graph.executions}
@@ -396,7 +413,7 @@ class Store:
             graph.events.extend(ev for ev in self.store.get_events_by_artifact_ids(list(wanted))
                                 if ev.type == mlmd.Event.OUTPUT
                                 and ev.execution_id in {e.id for e in graph.executions})
-        return Trace.build(self, description, run, start, graph)
+        return Trace.build(self, description, run, start, graph, roots)
 
 
 def _options(start: list[int], direction, hops: int) -> Q:
@@ -440,10 +457,11 @@ class Trace:
     config: Optional[dict[str, Any]]
     model: dict[str, Any]
     problems: list[str]
+    data_roots: list[int] = dataclasses.field(default_factory=list)  # the model's own data
 
     @classmethod
     def build(cls, store: Store, description: str, run: Optional[str], start: list[int],
-              graph: mlmd.LineageGraph) -> "Trace":
+              graph: mlmd.LineageGraph, data_roots: Iterable[int] = ()) -> "Trace":
         executions = {e.id: e for e in graph.executions}
         artifacts = {a.id: a for a in graph.artifacts}
         node_ids = store.node_ids(executions)
@@ -471,6 +489,7 @@ class Trace:
         problems: list[str] = []
         baselines = {custom(a, "baseline_model_id") for a in artifacts.values()
                      if store.type_name(a.type_id) == "ModelBlessing"}
+        resolved = set(store.resolved_in(run)) - set(start)
         for a in artifacts.values():
             uri = a.uri or None
             state = "present"
@@ -483,12 +502,13 @@ class Trace:
             props = {k: custom(a, k) for k in list(a.properties) + list(a.custom_properties)
                      if k not in ("tfx_version", "is_external")}
             label = out_key.get(a.id, store.type_name(a.type_id))
-            if a.id in baselines:
-                label = "baseline model"
-                props["role"] = "baseline (the latest blessed model when this one was evaluated)"
+            if a.id in baselines or a.id in resolved:
+                label = f"baseline {store.type_name(a.type_id)}"
+                props["role"] = "baseline: picked by a resolver from an earlier run"
             nodes[f"a{a.id}"] = Node(f"a{a.id}", "artifact", a.id, store.type_name(a.type_id),
                                      label, state, uri=uri, properties=props)
-        trace = cls(description, run, start, nodes, edges, {}, {}, None, {}, problems)
+        trace = cls(description, run, start, nodes, edges, {}, {}, None, {}, problems,
+                    list(data_roots))
         trace._summarise(store)
         return trace
 
@@ -504,7 +524,9 @@ class Trace:
 
     def _summarise(self, store: Store) -> None:
         # Data: the Examples made by an execution that took no input artifacts.
-        for a in self.of_type("Examples"):
+        examples = self.of_type("Examples")
+        examples.sort(key=lambda a: a.id not in self.data_roots)
+        for a in examples:
             gen = self.producer(a)
             if gen is None or self.inputs(gen):
                 continue

@@ -176,7 +176,7 @@ def slice_kinds(metrics: dict[SliceKey, dict[str, float]], eval_config) -> list[
     return kinds
 
 
-def _sorted_slices(metrics, kind: list[str]) -> list[SliceKey]:
+def sorted_slices(metrics, kind: list[str]) -> list[SliceKey]:
     keys = [k for k in metrics if [f for f, _ in k] == kind]
 
     def order(k):
@@ -265,13 +265,13 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
         lines.append(f"  not evaluated in {', '.join(missing)}")
     else:
         keys = [()] + [k for kind in slice_kinds(mb.metrics, config_b)
-                       for k in _sorted_slices({**ma.metrics, **mb.metrics}, kind)]
+                       for k in sorted_slices({**ma.metrics, **mb.metrics}, kind)]
         lines.append(f"    {'slice':<32}" + "".join(f"{h:>22}" for _, h in TABLE_METRICS[1:]))
         for key in keys:
             cells = []
             for name, _ in TABLE_METRICS[1:]:
                 x, y = ma.metrics.get(key, {}).get(name), mb.metrics.get(key, {}).get(name)
-                cells.append(f"{_num(x)} -> {_num(y)}".rjust(22))
+                cells.append(f"{fmt_number(x)} -> {fmt_number(y)}".rjust(22))
             lines.append(f"    {slice_label(key)[:32]:<32}" + "".join(cells))
     return "\n".join(lines)
 
@@ -286,7 +286,7 @@ def _node_of(record: RunRecord, kind: str) -> str:
     return labels[0].split(".", 1)[0] if labels else ""
 
 
-def _num(x: Optional[float]) -> str:
+def fmt_number(x: Optional[float]) -> str:
     return f"{x:.3f}" if finite(x) else "-"
 
 
@@ -344,7 +344,7 @@ def feature_chart(feature) -> str:
     return ""
 
 
-def _feature_row(feature) -> list[Any]:
+def feature_row(feature) -> list[Any]:
     name = feature.path.step[-1] if feature.path.step else feature.name
     which = feature.WhichOneof("stats")
     common = (getattr(feature, which).common_stats if which in ("num_stats", "string_stats")
@@ -400,11 +400,11 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
     for split, ds in stats.items():
         body.append(f"<h3>{e(split)} split: {ds.num_examples} examples</h3>")
         body.append(table(["feature", "type", "count", "missing", "mean", "std", "min", "max",
-                           "unique"], [_feature_row(f) for f in ds.features],
+                           "unique"], [feature_row(f) for f in ds.features],
                           numeric=[2, 3, 4, 5, 6, 7, 8]))
         if split == next(iter(stats)):
             body.append('<div class="charts">' + "".join(
-                f'<div class="chart"><b>{e(_feature_row(f)[0])}</b><br>{feature_chart(f)}</div>'
+                f'<div class="chart"><b>{e(feature_row(f)[0])}</b><br>{feature_chart(f)}</div>'
                 for f in ds.features if feature_chart(f)) + "</div>")
 
     body.append("<h2>Anomalies</h2>")
@@ -442,9 +442,9 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
         body.append(verdict)
         kinds = slice_kinds(result.metrics, config)
         rows = []
-        for key in [()] + [k for kind in kinds for k in _sorted_slices(result.metrics, kind)]:
+        for key in [()] + [k for kind in kinds for k in sorted_slices(result.metrics, kind)]:
             values = result.metrics.get(key, {})
-            rows.append([slice_label(key)] + [_num(values.get(m)) if m != "example_count"
+            rows.append([slice_label(key)] + [fmt_number(values.get(m)) if m != "example_count"
                                               else f"{values.get(m, 0):.0f}"
                                               for m, _ in TABLE_METRICS])
         body.append(table(["slice"] + [h for _, h in TABLE_METRICS], rows,
@@ -454,7 +454,7 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
                     "under to be blessed.</p>")
         charts = []
         for kind in kinds:
-            keys = _sorted_slices(result.metrics, kind)
+            keys = sorted_slices(result.metrics, kind)
             for metric, cls, title in CHART_METRICS:
                 labels = [", ".join(str(v) for _, v in k) for k in keys]
                 values = [result.metrics[k].get(metric) for k in keys]
