@@ -9,7 +9,7 @@ import importlib.util
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -122,6 +122,35 @@ class ServingConfig(_Strict):
     base_path: Optional[str] = None
 
 
+class ServingCheckConfig(_Strict):
+    """ServingCheck: the model must answer a TF Serving request before a push."""
+
+    enabled: bool = True
+    batch_size: int = Field(64, ge=1)  # the larger batch; requests come from the eval split
+    repeats: int = Field(20, ge=1)  # timed calls per batch size (p50 is reported)
+    max_p50_ms_single: float = Field(100.0, gt=0)
+    max_p50_ms_batch: float = Field(1000.0, gt=0)
+
+
+class DriftCheckConfig(_Strict):
+    """DriftCheck: this run's data against the data that trained the served model."""
+
+    enabled: bool = True
+    action: Literal["warn", "stop"] = "stop"
+    split: str = "train"
+    # Feature -> threshold: L-infinity distance for string features, Jensen-
+    # Shannon divergence for numeric ones. Unlisted features are not compared.
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, t in v.items():
+            if not 0 < t <= 1:
+                raise ValueError(f"{name}: a drift threshold lies in (0, 1], got {t}")
+        return v
+
+
 class KubeflowConfig(_Strict):
     """Where and how the pipeline runs on Kubeflow Pipelines v2.
 
@@ -176,6 +205,8 @@ class PipelineConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     serving: ServingConfig
+    serving_check: ServingCheckConfig = Field(default_factory=ServingCheckConfig)
+    drift_check: DriftCheckConfig = Field(default_factory=DriftCheckConfig)
     beam_args: list[str] = Field(default_factory=lambda: [
         "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     enable_cache: bool = True
@@ -189,6 +220,9 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _slices_and_label(self) -> "PipelineConfig":
         self.model_inputs()  # label not a feature
+        unknown = sorted(set(self.drift_check.thresholds) - set(self.features.all_keys()))
+        if unknown:
+            raise ValueError(f"drift_check.thresholds: {unknown} are not features")
         return self
 
     def model_inputs(self) -> ModelInputs:

@@ -12,6 +12,7 @@ import os
 from typing import Optional
 
 from components.data_gate.component import DataRejectedError
+from components.drift_check.component import DataDriftError, Drift, read_report
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.provenance import record_run, run_provenance
@@ -43,7 +44,7 @@ class RunPaths:
 
 @dataclasses.dataclass
 class Outcome:
-    status: str  # pushed | data_rejected | not_blessed | error
+    status: str  # pushed | data_rejected | data_drift | not_blessed | error
     exit_code: int
     run: RunResult
     paths: RunPaths
@@ -51,6 +52,12 @@ class Outcome:
     evaluation: Optional[Evaluation] = None
     pushed_path: Optional[str] = None
     error: Optional[BaseException] = None
+    # DriftCheck: features over threshold (stopped the run, or a warning), and
+    # whether there was a baseline to compare with (None: check not run).
+    drift: list[Drift] = dataclasses.field(default_factory=list)
+    drift_baseline: Optional[bool] = None
+    # ServingCheck: (blessed, reason), None when the check is switched off.
+    serving_check: Optional[tuple[bool, str]] = None
 
 
 def run_pipeline(cfg: PipelineConfig, root: str, data_path: Optional[str] = None,
@@ -73,14 +80,36 @@ def read_outcome(cfg: PipelineConfig, run: RunResult, paths: RunPaths) -> Outcom
         if isinstance(failed.error, DataRejectedError):
             return Outcome("data_rejected", EXIT_DATA_REJECTED, run, paths,
                            anomalies=failed.error.problems)
+        if isinstance(failed.error, DataDriftError):
+            return Outcome("data_drift", EXIT_DATA_REJECTED, run, paths,
+                           drift=failed.error.drifts, drift_baseline=True)
         return Outcome("error", EXIT_ERROR, run, paths, error=failed.error)
 
     store = open_store(sqlite_connection(paths.metadata, must_exist=True))
     evaluator = output_artifacts(store, run.node("Evaluator").execution_id)
     evaluation = read_evaluation(evaluator["evaluation"][0].uri,
                                  evaluator["blessing"][0].uri)
+    checks = _read_checks(store, run)
     [pushed] = output_artifacts(store, run.node("Pusher").execution_id)["pushed_model"]
     if custom_value(pushed, "pushed") == 1:
         return Outcome("pushed", EXIT_PUSHED, run, paths, evaluation=evaluation,
-                       pushed_path=custom_value(pushed, "pushed_destination"))
-    return Outcome("not_blessed", EXIT_NOT_BLESSED, run, paths, evaluation=evaluation)
+                       pushed_path=custom_value(pushed, "pushed_destination"), **checks)
+    return Outcome("not_blessed", EXIT_NOT_BLESSED, run, paths, evaluation=evaluation,
+                   **checks)
+
+
+def _read_checks(store, run: RunResult) -> dict:
+    """What DriftCheck and ServingCheck recorded, for those in the pipeline."""
+    found: dict = {}
+    ids = {n.node_id: n.execution_id for n in run.nodes}
+    if ids.get("DriftCheck") is not None:
+        [report] = output_artifacts(store, ids["DriftCheck"])["drift_report"]
+        content = read_report(report.uri)
+        found["drift_baseline"] = content["baseline"] is not None
+        found["drift"] = [Drift(name, f["comparator"], f["value"], f["threshold"])
+                          for name, f in sorted(content["features"].items()) if f["drifted"]]
+    if ids.get("ServingCheck") is not None:
+        [blessing] = output_artifacts(store, ids["ServingCheck"])["blessing"]
+        found["serving_check"] = (custom_value(blessing, "blessed") == 1,
+                                  custom_value(blessing, "reason") or "")
+    return found

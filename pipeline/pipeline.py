@@ -7,6 +7,7 @@ from this checkout and inside the pipeline image.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -15,6 +16,9 @@ from tfx import v1 as tfx
 
 from components.atomic_pusher.component import AtomicPusher
 from components.data_gate.component import DataGate
+from components.drift_check.baseline import TrainingStatisticsStrategy
+from components.drift_check.component import DriftCheck
+from components.serving_check.component import ServingCheck
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.evaluation import eval_config
 
@@ -98,13 +102,38 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+    # Checks that must pass before Transform may run.
+    gates: list = [data_gate]
+
+    drift_nodes: list = []
+    if cfg.drift_check.enabled:
+        # The statistics of the data that trained the latest blessed model,
+        # followed through ML Metadata (empty on a first run).
+        drift_baseline = tfx.dsl.Resolver(
+            strategy_class=TrainingStatisticsStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+        ).with_id("drift_baseline_resolver")
+        drift_check = DriftCheck(
+            statistics=statistics_gen.outputs["statistics"],
+            schema=schema.outputs["schema"],
+            baseline_statistics=drift_baseline.outputs["statistics"],
+            thresholds=json.dumps(cfg.drift_check.thresholds, sort_keys=True),
+            action=cfg.drift_check.action,
+            split=cfg.drift_check.split)
+        # Schema anomalies are reported first; drift is judged on valid data.
+        drift_check.add_upstream_node(data_gate)
+        drift_nodes = [drift_baseline, drift_check]
+        gates.append(drift_check)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=custom_config)
-    transform.add_upstream_node(data_gate)
+    for gate in gates:
+        transform.add_upstream_node(gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -127,9 +156,28 @@ def create_pipeline(
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg.evaluation, inputs))
 
+    serving_nodes: list = []
+    infra_blessing = None
+    if cfg.serving_check.enabled:
+        # Called as TF Serving is called; the defaults for the signature name
+        # and its input/output keys are those of models/signatures.py.
+        sc = cfg.serving_check
+        serving_check = ServingCheck(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            label_column=cfg.label.column,
+            split="eval",
+            batch_size=sc.batch_size,
+            repeats=sc.repeats,
+            max_p50_ms_single=sc.max_p50_ms_single,
+            max_p50_ms_batch=sc.max_p50_ms_batch)
+        serving_nodes = [serving_check]
+        infra_blessing = serving_check.outputs["blessing"]
+
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_blessing,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")
@@ -138,8 +186,8 @@ def create_pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
-                    example_validator, data_gate, transform, trainer, baseline,
-                    evaluator, pusher],
+                    example_validator, data_gate, *drift_nodes, transform, trainer,
+                    baseline, evaluator, *serving_nodes, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))

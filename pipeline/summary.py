@@ -57,6 +57,17 @@ def metrics_table(metrics: dict[SliceKey, dict[str, float]], cfg: PipelineConfig
     return lines
 
 
+def _drift_lines(outcome: Outcome) -> list[str]:
+    if outcome.drift_baseline is None:
+        return []
+    if not outcome.drift_baseline:
+        return ["Drift check: no blessed model yet, nothing to compare with."]
+    if not outcome.drift:
+        return ["No drift against the data that trained the served model."]
+    return (["DRIFT WARNING: the data moved away from the data that trained the served "
+             "model (drift_check.action: warn):"] + [f"    {d}" for d in outcome.drift])
+
+
 def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
     run = outcome.run
     executed = sum(n.state == "executed" for n in run.nodes)
@@ -69,20 +80,33 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
                      "trained or pushed.")
         lines += [f"    [{split}] {feature}: {text}" for split, feature, text in outcome.anomalies]
         lines.append(f"    schema: {cfg.schema_path}")
+    elif outcome.status == "data_drift":
+        lines.append("DATA DRIFT: the data moved away from the data that trained the served "
+                     "model; nothing was trained or pushed.")
+        lines += [f"    {d}" for d in outcome.drift]
+        lines.append("    (drift_check.action: warn lets such runs through)")
     elif outcome.status == "error":
         failed = run.failed_node
         lines.append(f"ERROR in {failed.node_id if failed else 'the run'}: "
                      f"{type(outcome.error).__name__}: {outcome.error}")
     else:
         lines.append("Data accepted (no anomalies against the curated schema).")
+        lines += _drift_lines(outcome)
         if outcome.evaluation:
             lines.append("Evaluation on the eval split:")
             lines += metrics_table(outcome.evaluation.metrics, cfg)
+        serving = outcome.serving_check
+        serving_failed = serving is not None and not serving[0]
+        if serving and not serving_failed:
+            lines.append(f"Serving check passed: {serving[1]}")
         if outcome.status == "pushed":
             lines.append(f"BLESSED and pushed: {outcome.pushed_path}")
         else:
-            lines.append("NOT BLESSED: nothing pushed. Thresholds not met:")
-            failures = outcome.evaluation.failures if outcome.evaluation else []
-            lines += [f"    {f}" for f in failures] or ["    (see the Evaluator output)"]
+            if serving_failed:
+                lines.append(f"NOT BLESSED: nothing pushed. The serving check failed: {serving[1]}")
+            if not serving_failed or (outcome.evaluation and outcome.evaluation.blessed is False):
+                lines.append("NOT BLESSED: nothing pushed. Thresholds not met:")
+                failures = outcome.evaluation.failures if outcome.evaluation else []
+                lines += [f"    {f}" for f in failures] or ["    (see the Evaluator output)"]
     lines.append(f"Root: {outcome.paths.root}  (metadata: {outcome.paths.metadata})")
     return "\n".join(lines)
