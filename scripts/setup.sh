@@ -42,6 +42,18 @@ MSG
 fi
 echo "setup: using $py ($("$py" --version 2>&1))"
 
+# Graphviz `dot` renders `tfxp lineage --format dot` (the HTML pages need nothing).
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Graphviz (dot) with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null \
+      || echo "setup: could not install Graphviz; DOT output will not render here" >&2
+  else
+    echo "setup: Graphviz 'dot' not found; to render DOT lineage install it" \
+         "(e.g. sudo apt-get install graphviz, brew install graphviz)" >&2
+  fi
+fi
+
 lock_hash=$(cat requirements.lock setup.py | sha256sum | cut -c1-16)
 stamp="$venv/.installed-$lock_hash"
 if [ -f "$stamp" ]; then
