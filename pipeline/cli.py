@@ -88,7 +88,7 @@ def cmd_schema(args) -> int:
 
 # Modules that contribute subcommands, each with `register(subparsers)`.
 # They must import cheaply: heavy imports belong inside the command function.
-COMMAND_MODULES: list[str] = ["pipeline.lineage_cli"]
+COMMAND_MODULES: list[str] = ["pipeline.lineage_cli", "pipeline.scaffold"]
 
 
 def build_parser() -> argparse.ArgumentParser:
