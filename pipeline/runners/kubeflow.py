@@ -100,10 +100,27 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
     kf = cfg.kubeflow
     tfx_pipeline = create_pipeline(cfg, pipeline_root=kf.pipeline_root,
                                    serving_dir=serving_dir(cfg), beam_args=list(kf.beam_args))
+    _check_resolvers(tfx_pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True))
     return runner.run(tfx_pipeline, write_out=False)["pipelineSpec"]
+
+
+def _check_resolvers(tfx_pipeline) -> None:
+    """Names a resolver the KFP v2 compiler cannot express, before it fails obscurely."""
+    from tfx.dsl.components.common import resolver
+
+    supported = {"LatestBlessedModelStrategy", "LatestArtifactStrategy"}
+    for node in tfx_pipeline.components:
+        if isinstance(node, resolver.Resolver):
+            strategy = node.exec_properties.get(resolver.RESOLVER_STRATEGY_CLASS)
+            name = getattr(strategy, "__name__", str(strategy))
+            if name not in supported:
+                raise CompileError(
+                    f"{node.id}: resolver strategy {name} cannot be compiled for Kubeflow "
+                    f"(TFX's KFP v2 compiler knows only {', '.join(sorted(supported))}); "
+                    f"disable the feature that adds it in the config you compile")
 
 
 # --- fixes, one function each ------------------------------------------------

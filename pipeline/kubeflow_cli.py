@@ -1,0 +1,128 @@
+"""`tfxp compile`, `tfxp submit`, `tfxp rehearse`: the pipeline on Kubeflow Pipelines v2.
+
+Imports nothing heavy at module level: `tfxp --help` must stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def _config(args):
+    from pipeline.config import load_config
+    return load_config(args.config)
+
+
+def default_spec_path(cfg) -> str:
+    return os.path.join(os.getcwd(), "build", f"{cfg.pipeline_name}.kfp.yaml")
+
+
+def cmd_compile(args) -> int:
+    from pipeline.runners.kubeflow import compile_spec, write_spec
+
+    cfg = _config(args)
+    image = args.image or cfg.kubeflow.image
+    spec, platform = compile_spec(cfg, image=image)
+    path = write_spec(spec, platform, args.output or default_spec_path(cfg))
+    tasks = spec["root"]["dag"]["tasks"]
+    print(f"Compiled {cfg.pipeline_name}: {len(tasks)} tasks, image {image}, "
+          f"schema {spec['schemaVersion']}, pipeline root {spec['defaultPipelineRoot']}")
+    print(f"Wrote {path}")
+    return 0
+
+
+def cmd_rehearse(args) -> int:
+    from pipeline.rehearse import rehearse
+    from pipeline.runners.kubeflow import REPO_ROOT, load_spec
+
+    cfg = _config(args)
+    kf = cfg.kubeflow
+    spec, platform = load_spec(args.spec)
+    workdir = os.path.abspath(args.workdir or os.path.join("runs", cfg.pipeline_name, "rehearsal"))
+    import tfx
+    site_packages = os.path.dirname(os.path.dirname(tfx.__file__))
+    mounts = {kf.site_packages: site_packages, kf.project_dir: str(REPO_ROOT)}
+    for item in args.mount or []:
+        inside, sep, outside = item.partition("=")
+        if not sep or not inside.startswith("/"):
+            from pipeline.config import ConfigError
+            raise ConfigError(f"--mount {item!r}: expected /path/in/container=LOCAL_DIR")
+        mounts[inside] = os.path.abspath(outside)
+    volumes = {kf.serving_mount: os.path.join(workdir, "volumes", kf.serving_pvc)}
+    os.makedirs(volumes[kf.serving_mount], exist_ok=True)
+    print(f"Rehearsing {args.spec} under {workdir}", flush=True)
+
+    def progress(event, task):
+        if event == "end":
+            print(f"  = {task.name:<32} done {task.seconds:7.1f}s", flush=True)
+
+    started = time.monotonic()
+    result = rehearse(spec, platform, workdir, mounts, volumes=volumes, listener=progress)
+    serving = os.path.join(volumes[kf.serving_mount], cfg.serving.model_name)
+    versions = sorted((v for v in os.listdir(serving) if v.isdigit()), key=int) \
+        if os.path.isdir(serving) else []
+    print(f"Rehearsal {result.run_id}: {len(result.tasks)} tasks, "
+          f"{time.monotonic() - started:.1f}s")
+    print(f"Served versions: {', '.join(versions) or 'none'} in {serving}")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    import datetime
+
+    from pipeline.submit import auth_from_env, submit
+
+    cfg = _config(args)
+    kf = cfg.kubeflow
+    auth = auth_from_env(in_cluster=args.in_cluster, kube_context=args.kube_context)
+    print(f"Submitting {args.spec} to {args.host or kf.host or 'the in-cluster endpoint'} "
+          f"(auth: {auth.kind})", flush=True)
+    result = submit(
+        args.spec, host=args.host or kf.host, namespace=args.namespace or kf.namespace,
+        experiment=args.experiment or kf.experiment, run_name=args.run_name,
+        pipeline_root=args.pipeline_root or kf.pipeline_root,
+        enable_caching=False if args.no_cache else None,
+        service_account=kf.service_account, auth=auth, wait=args.wait,
+        timeout=datetime.timedelta(minutes=args.timeout_minutes))
+    if result.state is not None and result.state.upper() != "SUCCEEDED":
+        return 1
+    return 0
+
+
+def register(subparsers) -> None:
+    """Adds compile, submit and rehearse to `tfxp`."""
+    comp = subparsers.add_parser("compile", help="compile the pipeline to a KFP v2 spec (YAML)")
+    comp.add_argument("--config")
+    comp.add_argument("--image", help="pipeline image (default: kubeflow.image in the config)")
+    comp.add_argument("--output", help="spec file (default: ./build/<pipeline>.kfp.yaml)")
+    comp.set_defaults(func=cmd_compile)
+
+    sub = subparsers.add_parser(
+        "submit", help="upload a compiled spec to Kubeflow Pipelines and start a run",
+        description="Credentials: KFP_BEARER_TOKEN or KFP_SESSION_COOKIE in the "
+                    "environment, or --in-cluster, or --kube-context.")
+    sub.add_argument("spec", help="compiled spec from `tfxp compile`")
+    sub.add_argument("--config")
+    sub.add_argument("--host", help="KFP API endpoint (default: kubeflow.host)")
+    sub.add_argument("--namespace")
+    sub.add_argument("--experiment")
+    sub.add_argument("--run-name")
+    sub.add_argument("--pipeline-root")
+    sub.add_argument("--no-cache", action="store_true", help="disable caching for this run")
+    sub.add_argument("--in-cluster", action="store_true",
+                     help="use the pod's service-account token")
+    sub.add_argument("--kube-context", help="reach KFP through this kube context")
+    sub.add_argument("--wait", action="store_true", help="follow the run to its end")
+    sub.add_argument("--timeout-minutes", type=int, default=360)
+    sub.set_defaults(func=cmd_submit)
+
+    reh = subparsers.add_parser(
+        "rehearse", help="run a compiled spec here, task by task, as KFP would")
+    reh.add_argument("spec")
+    reh.add_argument("--config")
+    reh.add_argument("--workdir", help="default: ./runs/<pipeline>/rehearsal")
+    reh.add_argument("--mount", action="append", metavar="IN_CONTAINER=LOCAL",
+                     help="map a path inside the image or cluster to a local directory")
+    reh.set_defaults(func=cmd_rehearse)
+

@@ -1,0 +1,400 @@
+"""Runs a compiled KFP v2 spec on this machine, task by task, as the cluster would.
+
+For each task, in topological order, it does what KFP's driver and launcher
+do: resolves the task's parameters (constants, upstream outputs) and input
+artifacts (upstream ExecutorOutputs), assigns output URIs under the pipeline
+root, builds the ExecutorInput JSON, substitutes it for `{{$}}`, and runs the
+container's command and args as a subprocess (a `lifecycle.preCacheCheck`
+first, where a spec has one).  Object-store URIs live under a local
+directory standing in for the launcher's `/minio`, `/s3`, `/gcs` mounts, and
+paths inside the image or on a PVC are mapped to local directories (`mounts`).
+
+What would fail on the cluster fails here, naming the task: a `resolver`
+executor (open-source KFP cannot run one), a parameter without a value, a
+2.0-style parameter, an artifact type TFX cannot map to a class, a path on a
+volume the task does not mount, or a container whose code is not importable
+(the subprocess runs outside the checkout, so only installed code imports).
+
+What it does not do: pull the image (the local environment stands in for
+it), enforce resources, or cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import graphlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Optional
+
+from pipeline.config import ConfigError
+from pipeline.kfp_entrypoint import ROOT_ENV, local_path
+
+Spec = dict[str, Any]
+
+
+class RehearsalError(ConfigError):
+    """A task that would fail on the cluster, named."""
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    seconds: float = 0.0
+    outputs: dict[str, dict] = dataclasses.field(default_factory=dict)
+    log: str = ""
+
+
+@dataclasses.dataclass
+class Rehearsal:
+    run_id: str
+    pipeline_root: str
+    launcher_root: str
+    tasks: list[TaskResult]
+
+    def task(self, name: str) -> TaskResult:
+        return next(t for t in self.tasks if t.name == name)
+
+    def artifact_path(self, task: str, key: str) -> str:
+        """Where an output artifact of a task landed on this machine."""
+        return local_path(self.task(task).outputs[key]["uri"], self.launcher_root)
+
+
+Listener = Callable[[str, TaskResult], None]  # ("start" | "end", task)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    record: TaskResult
+    steps: list[list[str]]
+    task_dir: str
+    output_file: str
+    output_artifacts: dict
+
+
+def _upstream(task: dict) -> set[str]:
+    deps = set(task.get("dependentTasks", []))
+    for ref in task.get("inputs", {}).get("artifacts", {}).values():
+        if "taskOutputArtifact" in ref:
+            deps.add(ref["taskOutputArtifact"]["producerTask"])
+    for ref in task.get("inputs", {}).get("parameters", {}).values():
+        if "taskOutputParameter" in ref:
+            deps.add(ref["taskOutputParameter"]["producerTask"])
+    return deps
+
+
+def task_order(spec: Spec) -> list[str]:
+    """Tasks of the root DAG, dependencies first (ties in name order)."""
+    tasks = spec["root"]["dag"]["tasks"]
+    graph = graphlib.TopologicalSorter()
+    for name in sorted(tasks):
+        deps = _upstream(tasks[name])
+        unknown = deps - set(tasks)
+        if unknown:
+            raise RehearsalError(f"task {name}: depends on unknown tasks {sorted(unknown)}")
+        graph.add(name, *sorted(deps))
+    return list(graph.static_order())
+
+
+def _type_title(artifact_type: dict) -> str:
+    """The MLMD type the launcher records, handed downstream as `schemaTitle`."""
+    import yaml
+    if artifact_type.get("schemaTitle"):
+        return artifact_type["schemaTitle"]
+    title = (yaml.safe_load(artifact_type.get("instanceSchema") or "") or {}).get("title")
+    return title or "system.Artifact"
+
+
+def _check_type(task: str, key: str, title: str) -> None:
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.utils import import_utils
+    path = compiler_utils.TITLE_TO_CLASS_PATH.get(title, title)
+    try:
+        import_utils.import_class_by_path(path)
+    except (ImportError, AttributeError, ValueError):
+        raise RehearsalError(
+            f"task {task}: artifact {key!r} arrives typed {title!r}, which TFX in the "
+            f"image cannot map to an artifact class") from None
+
+
+def _remap(value: Any, mounts: dict[str, str]) -> Any:
+    """Paths inside the container (image, PVCs) as their local stand-ins."""
+    if isinstance(value, str):
+        for inside, outside in mounts.items():
+            inside = inside.rstrip("/")
+            if value == inside:
+                return outside
+            value = value.replace(inside + "/", outside.rstrip("/") + "/")
+        return value
+    if isinstance(value, list):
+        return [_remap(v, mounts) for v in value]
+    if isinstance(value, dict):
+        return {k: _remap(v, mounts) for k, v in value.items()}
+    return value
+
+
+def _pvc_mounts(platform: Spec, label: str) -> list[str]:
+    executors = (platform.get("platforms", {}).get("kubernetes", {})
+                 .get("deploymentSpec", {}).get("executors", {}))
+    return [m["mountPath"] for m in executors.get(label, {}).get("pvcMount", [])]
+
+
+def _is_tfx_container(container: dict) -> bool:
+    text = " ".join(container.get("command", []))
+    return "pipeline.kfp_entrypoint" in text or "tfx.orchestration" in text
+
+
+def check_spec(spec: Spec, platform: Spec, volumes: dict[str, str]) -> None:
+    """Before anything runs: what KFP would reject at creation or a task at start."""
+    components = spec["components"]
+    executors = spec["deploymentSpec"]["executors"]
+    tasks = spec["root"]["dag"]["tasks"]
+    task_order(spec)  # unknown or cyclic dependencies
+    for name, task in sorted(tasks.items()):
+        component = components[task["componentRef"]["name"]]
+        label = component["executorLabel"]
+        if "resolver" in executors[label]:
+            raise RehearsalError(f"task {name}: a resolver executor; open-source KFP v2 "
+                                 f"rejects the run (\"resolver not implemented yet\")")
+        if "container" not in executors[label]:
+            raise RehearsalError(f"task {name}: executor {label} is not a container")
+        tfx_container = _is_tfx_container(executors[label]["container"])
+        for mount_path in _pvc_mounts(platform, label):
+            if mount_path not in volumes:
+                raise RehearsalError(f"task {name}: mounts a PVC at {mount_path}; "
+                                     f"give it a local directory")
+        params = task.get("inputs", {}).get("parameters", {})
+        for key, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
+            if key not in params and not (definition.get("isOptional")
+                                          or "defaultValue" in definition):
+                raise RehearsalError(f"task {name}: parameter {key!r} has no value")
+        arts = task.get("inputs", {}).get("artifacts", {})
+        for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
+            ref = arts.get(key, {}).get("taskOutputArtifact")
+            if ref is None:
+                if definition.get("isOptional"):
+                    continue
+                raise RehearsalError(f"task {name}: input artifact {key!r} has no producer")
+            producer = components[tasks[ref["producerTask"]]["componentRef"]["name"]]
+            outputs = producer.get("outputDefinitions", {}).get("artifacts", {})
+            if ref["outputArtifactKey"] not in outputs:
+                raise RehearsalError(f"task {name}: input {key!r} expects output "
+                                     f"{ref['outputArtifactKey']!r} of {ref['producerTask']}, "
+                                     f"which it does not produce")
+            if tfx_container:
+                _check_type(name, key, _type_title(
+                    outputs[ref["outputArtifactKey"]]["artifactType"]))
+        if tfx_container:
+            for key, definition in component.get("outputDefinitions", {}).get(
+                    "artifacts", {}).items():
+                _check_type(name, key, _type_title(definition["artifactType"]))
+
+
+def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
+             volumes: Optional[dict[str, str]] = None, listener: Optional[Listener] = None,
+             run_id: Optional[str] = None, python: str = sys.executable,
+             parallel: int = 2) -> Rehearsal:
+    """Runs every task of `spec`; raises RehearsalError naming the first that fails.
+
+    `mounts` maps paths inside the image to local directories; `volumes` maps
+    the mount paths of PVCs in the platform spec to local directories (a task
+    only sees a volume its executor mounts, as on the cluster).  Like KFP,
+    tasks whose upstream tasks are done run side by side, `parallel` at most.
+    """
+    listener = listener or (lambda event, task: None)
+    volumes = volumes or {}
+    run_id = run_id or datetime.datetime.now().strftime("rehearsal-%Y%m%d-%H%M%S-%f")
+    pipeline_root = spec.get("defaultPipelineRoot")
+    if not pipeline_root:
+        raise RehearsalError("the spec has no defaultPipelineRoot and none was given")
+    launcher_root = os.path.join(os.path.abspath(workdir), "launcher")
+    pipeline_name = spec["pipelineInfo"]["name"]
+    components = spec["components"]
+    executors = spec["deploymentSpec"]["executors"]
+    tasks = spec["root"]["dag"]["tasks"]
+
+    check_spec(spec, platform, volumes)
+
+    produced: dict[tuple[str, str], dict] = {}
+    produced_params: dict[tuple[str, str], Any] = {}
+    result = Rehearsal(run_id, pipeline_root, launcher_root, [])
+
+    def prepare(name: str) -> _Prepared:
+        task = tasks[name]
+        component = components[task["componentRef"]["name"]]
+        label = component["executorLabel"]
+        container = executors[label]["container"]
+        tfx_container = _is_tfx_container(container)
+        visible = dict(mounts)
+        for mount_path in _pvc_mounts(platform, label):
+            if mount_path not in volumes:
+                raise RehearsalError(f"task {name}: mounts a PVC at {mount_path}; "
+                                     f"give it a local directory")
+            visible[mount_path] = volumes[mount_path]
+        unmounted = {m for m in volumes if m not in visible}
+
+        def check_paths(value: str, what: str) -> None:
+            for m in unmounted:
+                if value == m or m.rstrip("/") + "/" in value:
+                    raise RehearsalError(f"task {name}: {what} uses {m}, a volume this task "
+                                         f"does not mount; on the cluster it would write to "
+                                         f"the container's own disk and be lost")
+
+        # Parameters, as the driver resolves them into parameterValues (2.1).
+        parameter_values = {}
+        task_params = task.get("inputs", {}).get("parameters", {})
+        for key, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
+            ref = task_params.get(key)
+            if ref is None:
+                if definition.get("isOptional") or "defaultValue" in definition:
+                    continue
+                raise RehearsalError(f"task {name}: parameter {key!r} has no value")
+            if "parameterType" not in definition:
+                raise RehearsalError(f"task {name}: parameter {key!r} is declared in the 2.0 "
+                                     f"form; a 2.1 launcher would leave it empty")
+            if "runtimeValue" in ref:
+                if "constant" not in ref["runtimeValue"]:
+                    raise RehearsalError(f"task {name}: parameter {key!r} is a 2.0 "
+                                         f"constantValue; a 2.1 launcher would leave it empty")
+                value = ref["runtimeValue"]["constant"]
+            elif "taskOutputParameter" in ref:
+                out = ref["taskOutputParameter"]
+                source = (out["producerTask"], out["outputParameterKey"])
+                if source not in produced_params:
+                    raise RehearsalError(f"task {name}: parameter {key!r} expects output "
+                                         f"{source[1]!r} of {source[0]}, which never came")
+                value = produced_params[source]
+            else:
+                raise RehearsalError(f"task {name}: parameter {key!r}: unsupported source {ref}")
+            if isinstance(value, str):
+                check_paths(value, f"parameter {key!r}")
+            parameter_values[key] = _remap(value, visible)
+
+        # Input artifacts: the producers' outputs, typed by their MLMD type.
+        input_artifacts = {}
+        task_arts = task.get("inputs", {}).get("artifacts", {})
+        for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
+            ref = task_arts.get(key, {}).get("taskOutputArtifact")
+            if ref is None:
+                if definition.get("isOptional"):
+                    continue
+                raise RehearsalError(f"task {name}: input artifact {key!r} has no producer")
+            source = (ref["producerTask"], ref["outputArtifactKey"])
+            if source not in produced:
+                raise RehearsalError(f"task {name}: input {key!r} expects output {source[1]!r} "
+                                     f"of {source[0]}, which it does not produce")
+            artifact = produced[source]
+            if tfx_container:
+                _check_type(name, key, artifact["type"]["schemaTitle"])
+            input_artifacts[key] = {"artifacts": [artifact]}
+
+        # Output artifacts: URIs under the pipeline root, as the driver assigns them.
+        output_artifacts = {}
+        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
+            title = _type_title(definition["artifactType"])
+            if tfx_container:
+                _check_type(name, key, title)
+            uri = f"{pipeline_root.rstrip('/')}/{pipeline_name}/{run_id}/{name}/{key}"
+            os.makedirs(os.path.dirname(local_path(uri, launcher_root)), exist_ok=True)
+            output_artifacts[key] = {"artifacts": [{
+                "name": f"{run_id}/{name}/{key}", "uri": uri,
+                "type": {"schemaTitle": title}, "metadata": {}}]}
+
+        task_dir = os.path.join(os.path.abspath(workdir), "tasks", name)
+        os.makedirs(task_dir, exist_ok=True)
+        output_file = os.path.join(task_dir, "executor_output.json")
+        executor_input = {
+            "inputs": {"parameterValues": parameter_values, "artifacts": input_artifacts},
+            "outputs": {"artifacts": output_artifacts, "outputFile": output_file}}
+        invocation = json.dumps(executor_input)
+
+        def command_line(spec_part: dict) -> list[str]:
+            argv = list(spec_part.get("command", [])) + list(spec_part.get("args", []))
+            out = []
+            for arg in argv:
+                if "{{$" in arg and arg != "{{$}}":
+                    raise RehearsalError(f"task {name}: placeholder {arg!r} is not supported")
+                check_paths(arg, "an argument")
+                out.append(invocation if arg == "{{$}}" else _remap(arg, visible))
+            if out and out[0] in ("python", "python3"):
+                out[0] = python
+            return out
+
+        record = TaskResult(name, log=os.path.join(task_dir, "log.txt"))
+        steps = []
+        pre = container.get("lifecycle", {}).get("preCacheCheck")
+        if pre:
+            steps.append(command_line(pre))
+        steps.append(command_line(container))
+        return _Prepared(record, steps, task_dir, output_file, output_artifacts)
+
+    env = dict(os.environ, **{ROOT_ENV: launcher_root})
+    env.pop("PYTHONPATH", None)
+
+    def execute(prepared: _Prepared) -> int:
+        started = time.monotonic()
+        code = 0
+        with open(prepared.record.log, "w") as log:
+            for argv in prepared.steps:
+                code = subprocess.call(argv, cwd=prepared.task_dir, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+                if code != 0:
+                    break
+        prepared.record.seconds = time.monotonic() - started
+        return code
+
+    def finish(prepared: _Prepared) -> None:
+        """Outputs, merged from the ExecutorOutput as the launcher does."""
+        record, name = prepared.record, prepared.record.name
+        executor_output = {}
+        if os.path.exists(prepared.output_file):
+            with open(prepared.output_file) as f:
+                executor_output = json.load(f)
+        for key, artifact_list in prepared.output_artifacts.items():
+            [artifact] = artifact_list["artifacts"]
+            written = executor_output.get("artifacts", {}).get(key, {}).get("artifacts", [{}])
+            artifact = dict(artifact, metadata={**artifact["metadata"],
+                                                **(written[0].get("metadata") or {})})
+            produced[(name, key)] = record.outputs[key] = artifact
+        for key, value in executor_output.get("parameterValues", {}).items():
+            produced_params[(name, key)] = value
+        result.tasks.append(record)
+
+    # Like KFP, start every task whose upstream tasks are done (up to `parallel`).
+    order = task_order(spec)
+    upstream = {n: _upstream(tasks[n]) for n in order}
+    done: set[str] = set()
+    failure: Optional[RehearsalError] = None
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        running: dict[Future, _Prepared] = {}
+        while (order and failure is None) or running:
+            for name in [n for n in order if upstream[n] <= done]:
+                if len(running) >= parallel or failure is not None:
+                    break
+                order.remove(name)
+                prepared = prepare(name)
+                listener("start", prepared.record)
+                running[pool.submit(execute, prepared)] = prepared
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                prepared = running.pop(future)
+                code, name = future.result(), prepared.record.name
+                if code != 0:
+                    with open(prepared.record.log) as log:
+                        tail = "".join(log.readlines()[-25:])
+                    failure = failure or RehearsalError(
+                        f"task {name} failed (exit {code}); its log "
+                        f"({prepared.record.log}) ends:\n{tail}")
+                    continue
+                finish(prepared)
+                done.add(name)
+                listener("end", prepared.record)
+    if failure is not None:
+        raise failure
+    return result
