@@ -88,7 +88,8 @@ def cmd_schema(args) -> int:
 
 # Modules that contribute subcommands, each with `register(subparsers)`.
 # They must import cheaply: heavy imports belong inside the command function.
-COMMAND_MODULES: list[str] = ["pipeline.lineage_cli", "pipeline.scaffold"]
+COMMAND_MODULES: list[str] = ["pipeline.kubeflow_cli", "pipeline.lineage_cli",
+                              "pipeline.scaffold"]
 
 
 def build_parser() -> argparse.ArgumentParser:
