@@ -186,6 +186,9 @@ class KubeflowConfig(_Strict):
     memory_request_gb: float = Field(2.0, gt=0)
     memory_limit_gb: float = Field(6.0, gt=0)
     service_account: Optional[str] = None
+    # Dotted config keys that take another value when compiling for the
+    # cluster, e.g. {drift_check.enabled: false} for a feature KFP cannot run.
+    overrides: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("pipeline_root")
     @classmethod

@@ -10,8 +10,8 @@ import time
 
 
 def _config(args):
-    from pipeline.config import load_config
-    return load_config(args.config)
+    from pipeline.runners.kubeflow import cluster_config
+    return cluster_config(args.config)
 
 
 def default_spec_path(cfg) -> str:

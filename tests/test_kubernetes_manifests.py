@@ -108,7 +108,13 @@ def test_image_layout_matches_the_kubeflow_config():
         assert re.search(rf"^COPY {package}/ {package}/$", text, re.M), package
         assert (REPO_ROOT / package).is_dir()
     user = re.findall(r"^USER (\S+)", text, re.M)
-    assert user and user[-1] not in ("root", "0")
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    # The launcher stages artifacts at its scheme directories as this user.
+    from pipeline.kfp_entrypoint import SCHEME_DIRS
+    [chown] = [r for r in run_instructions() if "chown" in r]
+    for directory in SCHEME_DIRS.values():
+        assert f"/{directory}" in chown.split("chown", 1)[1], directory
+    assert user[-1] in chown
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "runs" in ignored
 

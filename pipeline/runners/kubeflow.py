@@ -54,6 +54,16 @@ class CompileError(ConfigError):
     """The pipeline cannot be compiled into a spec that would run on the cluster."""
 
 
+def cluster_config(path: Optional[str] = None) -> PipelineConfig:
+    """The config as compiled for the cluster: `kubeflow.overrides` applied."""
+    from pipeline.config import load_config
+
+    cfg = load_config(path)
+    if not cfg.kubeflow.overrides:
+        return cfg
+    return load_config(path, overrides=dict(cfg.kubeflow.overrides))
+
+
 def serving_dir(cfg: PipelineConfig) -> str:
     """The TF Serving model base path inside the cluster (on the serving PVC)."""
     return f"{cfg.kubeflow.serving_mount.rstrip('/')}/{cfg.serving.model_name}"
