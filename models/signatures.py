@@ -31,7 +31,7 @@ def serving_fn(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
     raw_spec = tft_output.raw_feature_spec()
     serving_spec = {k: raw_spec[k] for k in spec.serving_columns()}
 
-    @tf.function(input_signature=[_examples_spec()])
+    @tf.function(input_signature=[_examples_spec()], autograph=False)
     def serve(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         raw = tf.io.parse_example(serialized, serving_spec)
         transformed = model.tft_layer_serving(raw)
@@ -46,7 +46,7 @@ def transform_fn(model: tf.keras.Model,
     model.tft_layer_eval = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
 
-    @tf.function(input_signature=[_examples_spec()])
+    @tf.function(input_signature=[_examples_spec()], autograph=False)
     def transform(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         return model.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
 
@@ -59,3 +59,14 @@ def signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
         SERVING_SIGNATURE: serving_fn(model, tft_output, spec),
         TRANSFORM_SIGNATURE: transform_fn(model, tft_output),
     }
+
+
+def export(model: tf.keras.Model, tft_output: tft.TFTransformOutput, spec: ModelInputs,
+           path: str) -> None:
+    """SavedModel with both signatures.
+
+    Only the signatures are served or evaluated, so the per-layer call traces
+    Keras would add (`save_traces`) are skipped: they cost seconds per export.
+    """
+    model.save(path, save_format="tf", signatures=signatures(model, tft_output, spec),
+               save_traces=False)

@@ -11,7 +11,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 
 from models.model import build_keras_model
 from models.preprocessing import preprocessing_fn
-from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE, signatures
+from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE, export
 from pipeline.config import load_config
 from tests.datasets import read_rows
 from tests.taxi_examples import raw_feature_spec, to_example, to_instance
@@ -41,10 +41,10 @@ def trained(tmp_path_factory):
     label = features.pop(spec.label_key)
     model = build_keras_model(spec)
     history = model.fit(features, label, batch_size=32, epochs=3, verbose=0)
-    export = str(work / "saved_model")
-    tf.saved_model.save(model, export, signatures=signatures(model, tft_output, spec))
+    path = str(work / "saved_model")
+    export(model, tft_output, spec, path)
     return dict(spec=spec, rows=rows, raw_spec=raw_spec, history=history,
-                loaded=tf.saved_model.load(export), label=label)
+                loaded=tf.saved_model.load(path), label=label)
 
 
 def test_model_trains(trained):
