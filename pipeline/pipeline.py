@@ -131,7 +131,10 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=custom_config)
+        custom_config=custom_config,
+        # StatisticsGen already describes the raw data; Transform's own pre-
+        # and post-transform statistics would add a second full pass.
+        disable_statistics=True)
     for gate in gates:
         transform.add_upstream_node(gate)
 
