@@ -16,7 +16,7 @@ baseline (a first run) it records that and passes.
 """
 import json
 import os
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -94,7 +94,7 @@ def with_comparators(schema: schema_pb2.Schema, thresholds: Dict[str, float]
 def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
             baseline: statistics_pb2.DatasetFeatureStatisticsList,
             schema: schema_pb2.Schema, thresholds: Dict[str, float]
-            ) -> tuple:
+            ) -> Tuple[List[Drift], List[Drift], anomalies_pb2.Anomalies]:
     """(every measurement as a Drift, the ones over threshold, TFDV's Anomalies)."""
     import tensorflow_data_validation as tfdv
     anomalies = tfdv.validate_statistics(
