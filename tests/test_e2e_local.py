@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
          "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
-         "Pusher"}
+         "Pusher", "drift_baseline_resolver", "DriftCheck", "ServingCheck"}
+RESOLVERS = {"latest_blessed_model_resolver", "drift_baseline_resolver"}
 
 
 def served_versions(paths: RunPaths) -> dict[str, str]:
@@ -111,7 +112,7 @@ def test_second_run_is_served_from_cache(cfg, sample, root, first_run):
     outcome = run_pipeline(cfg, root, data_path=sample)
     assert outcome.exit_code == 0
     states = {n.node_id: n.state for n in outcome.run.nodes}
-    components = NODES - {"latest_blessed_model_resolver"}
+    components = NODES - RESOLVERS
     assert {states[n] for n in components} == {CACHED}, states
     assert served_versions(paths) == before
 
