@@ -35,12 +35,26 @@ class RunRecord:
     artifacts: dict[str, list[tuple[str, mlmd.Artifact]]]  # type -> [(node.key, artifact)]
     properties: dict[str, dict[str, Any]]  # node id -> execution properties
 
-    def first(self, kind: str, node_hint: str = "") -> Optional[mlmd.Artifact]:
-        found = [a for label, a in self.artifacts.get(kind, []) if node_hint in label]
-        return found[0] if found else None
+    def all(self, kind: str, key: str = "", has: str = "", lacks: str = ""
+            ) -> list[tuple[str, mlmd.Artifact]]:
+        """Outputs of a type, by output key and by a property their execution has or lacks
+        (e.g. ImportSchemaGen's `schema_file`), in execution order."""
+        out = []
+        for label, a in self.artifacts.get(kind, []):
+            node, _, out_key = label.partition(".")
+            props = self.properties.get(node, {})
+            if ((not key or out_key == key) and (not has or has in props)
+                    and (not lacks or lacks not in props)):
+                out.append((label, a))
+        return out
 
-    def uri(self, kind: str, node_hint: str = "") -> Optional[str]:
-        a = self.first(kind, node_hint)
+    def first(self, kind: str, key: str = "", has: str = "", lacks: str = ""
+              ) -> Optional[mlmd.Artifact]:
+        found = self.all(kind, key, has, lacks)
+        return found[0][1] if found else None
+
+    def uri(self, kind: str, key: str = "", has: str = "", lacks: str = "") -> Optional[str]:
+        a = self.first(kind, key, has, lacks)
         return a.uri if a is not None and a.uri and _exists(a.uri) else None
 
 
@@ -83,7 +97,7 @@ def _splits(artifact: mlmd.Artifact) -> list[str]:
 def statistics(record: RunRecord) -> dict[str, Any]:
     """split -> DatasetFeatureStatistics of the data as ExampleGen split it."""
     import tensorflow_data_validation as tfdv
-    a = record.first("ExampleStatistics", "StatisticsGen")
+    a = record.first("ExampleStatistics", "statistics")  # not Transform's pre/post stats
     out = {}
     if a is None or not _exists(a.uri):
         return out
@@ -95,18 +109,21 @@ def statistics(record: RunRecord) -> dict[str, Any]:
 
 
 def anomalies(record: RunRecord) -> dict[str, list[tuple[str, str]]]:
-    """split -> [(feature, description)] as the ExampleValidator found them."""
+    """"<node> <split>" -> [(feature, description)] from every data check's
+    `anomalies` output (the ExampleValidator's, and any other check's)."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
-    a = record.first("ExampleAnomalies", "ExampleValidator")
     out: dict[str, list[tuple[str, str]]] = {}
-    if a is None or not _exists(a.uri):
-        return out
-    for split in _splits(a):
-        path = os.path.join(a.uri, f"Split-{split}", "SchemaDiff.pb")
-        if os.path.exists(path):
-            found = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
-            out[split] = sorted((f, info.description or info.short_description)
-                                for f, info in found.anomaly_info.items())
+    for label, a in record.all("ExampleAnomalies", "anomalies"):
+        if not a.uri or not _exists(a.uri):
+            continue
+        node = label.split(".", 1)[0]
+        for split in _splits(a) or [""]:
+            path = os.path.join(a.uri, f"Split-{split}" if split else "", "SchemaDiff.pb")
+            if os.path.exists(path):
+                found = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
+                out[f"{node} {split}".strip()] = sorted(
+                    (f, info.description or info.short_description)
+                    for f, info in found.anomaly_info.items())
     return out
 
 
@@ -121,8 +138,8 @@ def load_schema(uri: Optional[str]):
 def schema_changes(record: RunRecord) -> Optional[list[str]]:
     """How the schema inferred from this run's data differs from the curated one."""
     from pipeline.schema_draft import schema_diff
-    curated = load_schema(record.uri("Schema", "ImportSchemaGen"))
-    inferred = load_schema(record.uri("Schema", "SchemaGen.schema"))
+    curated = load_schema(record.uri("Schema", "schema", has="schema_file"))
+    inferred = load_schema(record.uri("Schema", "schema", lacks="schema_file"))
     if curated is None or inferred is None:
         return None
     return schema_diff(curated, inferred)
@@ -210,22 +227,26 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
             lines.append(f"  {label}: CHANGED\n      A: {x}\n      B: {y}")
 
     lines.append("Data")
-    ga, gb = a.properties.get(_node_of(a, "Examples")) or {}, b.properties.get(
-        _node_of(b, "Examples")) or {}
+    ga = next((p for p in a.properties.values() if "input_base" in p), {})
+    gb = next((p for p in b.properties.values() if "input_base" in p), {})
     change("ExampleGen input_base", ga.get("input_base"), gb.get("input_base"))
     change("data path", pa.get("data_path", "not recorded"), pb.get("data_path", "not recorded"))
     change("fingerprint", ga.get("input_fingerprint"), gb.get("input_fingerprint"))
     change("content digest", pa.get("data_digest") or "not recorded",
            pb.get("data_digest") or "not recorded")
-    ea, eb = a.first("Examples", "examples"), b.first("Examples", "examples")
+    ea = a.first("Examples", "examples", has="input_base")
+    eb = b.first("Examples", "examples", has="input_base")
     change("examples artifact", ea.id if ea else None, eb.id if eb else None)
 
     lines.append("Schema")
-    sa, sb = a.first("Schema", "ImportSchemaGen"), b.first("Schema", "ImportSchemaGen")
+    sa = a.first("Schema", "schema", has="schema_file")
+    sb = b.first("Schema", "schema", has="schema_file")
     change("curated schema artifact", sa.id if sa else None, sb.id if sb else None)
     from pipeline.schema_draft import schema_diff
-    for label, hint in (("curated", "ImportSchemaGen"), ("inferred from the data", "SchemaGen.schema")):
-        xa, xb = load_schema(a.uri("Schema", hint)), load_schema(b.uri("Schema", hint))
+    for label, how in (("curated", {"has": "schema_file"}),
+                       ("inferred from the data", {"lacks": "schema_file"})):
+        xa = load_schema(a.uri("Schema", "schema", **how))
+        xb = load_schema(b.uri("Schema", "schema", **how))
         if xa is None or xb is None:
             lines.append(f"  {label}: not available in both runs")
             continue
@@ -274,16 +295,6 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
                 cells.append(f"{fmt_number(x)} -> {fmt_number(y)}".rjust(22))
             lines.append(f"    {slice_label(key)[:32]:<32}" + "".join(cells))
     return "\n".join(lines)
-
-
-def _node_of(record: RunRecord, kind: str) -> str:
-    """The node whose output of this type no input fed (ExampleGen for Examples)."""
-    labels = [label for label, _ in record.artifacts.get(kind, [])]
-    for label in labels:
-        node = label.split(".", 1)[0]
-        if "examples" == label.split(".", 1)[-1] and "input_base" in record.properties.get(node, {}):
-            return node
-    return labels[0].split(".", 1)[0] if labels else ""
 
 
 def fmt_number(x: Optional[float]) -> str:
