@@ -87,6 +87,9 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(40, ge=1)
     hidden_units: list[int] = Field(default_factory=lambda: [100, 70, 50, 25])
     learning_rate: float = Field(0.001, gt=0)
+    # Seeds weights and shuffling, so a re-run on the same data trains the
+    # same model (and thresholds near a metric do not flip between runs).
+    seed: int = 42
 
 
 class ModelInputs(_Strict):

@@ -21,7 +21,8 @@ def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
     return data_accessor.tf_dataset_factory(
         file_pattern,
         dataset_options.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=spec.label_key),
+            batch_size=batch_size, label_key=spec.label_key,
+            shuffle_seed=spec.training.seed),
         tft_output.transformed_metadata.schema).repeat()
 
 
@@ -97,6 +98,7 @@ def without_autograph(model: tf.keras.Model) -> tf.keras.Model:
 def run_fn(fn_args: FnArgs) -> None:
     """Trains the model and saves it with the serving and eval signatures."""
     spec = ModelInputs.from_custom_config(fn_args.custom_config)
+    tf.keras.utils.set_random_seed(spec.training.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     batch = spec.training.batch_size
     train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch)
