@@ -65,6 +65,15 @@ def cmd_rehearse(args) -> int:
     print(f"Rehearsal {result.run_id}: {len(result.tasks)} tasks, "
           f"{time.monotonic() - started:.1f}s")
     print(f"Served versions: {', '.join(versions) or 'none'} in {serving}")
+    # Exit status as for `tfxp run`: 4 when a blessing (model or infra) was refused.
+    refused = [task.name for task in result.tasks for art in task.outputs.values()
+               if art["type"]["schemaTitle"] in ("tfx.ModelBlessing", "tfx.InfraBlessing")
+               and not art["metadata"].get("blessed")]
+    if refused:
+        print(f"Not blessed by {', '.join(refused)}: nothing pushed "
+              f"(see {os.path.join(workdir, 'tasks', refused[0], 'log.txt')})")
+        return 4
+    print("Blessed and pushed.")
     return 0
 
 

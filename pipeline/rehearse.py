@@ -172,6 +172,11 @@ def check_spec(spec: Spec, platform: Spec, volumes: dict[str, str]) -> None:
             if key not in params and not (definition.get("isOptional")
                                           or "defaultValue" in definition):
                 raise RehearsalError(f"task {name}: parameter {key!r} has no value")
+            runtime = params.get(key, {}).get("runtimeValue")
+            if "parameterType" not in definition or (runtime and "constant" not in runtime):
+                raise RehearsalError(f"task {name}: parameter {key!r} is in the schema 2.0 "
+                                     f"form; a 2.1 launcher fills only parameterValues and "
+                                     f"the executor would read nothing")
         arts = task.get("inputs", {}).get("artifacts", {})
         for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
             ref = arts.get(key, {}).get("taskOutputArtifact")

@@ -28,17 +28,11 @@ NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "Exam
          "Pusher"}
 
 
-def write_config(directory: Path, drift_check: bool = False, **kubeflow) -> str:
-    """configs/taxi.yaml with a kubeflow block (the schema path kept absolute).
-
-    The drift check's baseline needs a custom resolver strategy, which TFX's
-    KFP v2 compiler cannot express; it is off for the cluster unless asked.
-    """
+def write_config(directory: Path, **kubeflow) -> str:
+    """configs/taxi.yaml, its kubeflow block amended (the schema path kept absolute)."""
     raw = yaml.safe_load((REPO_ROOT / "configs" / "taxi.yaml").read_text())
     raw["schema"] = str(REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt")
-    if "drift_check" in raw:
-        raw["drift_check"]["enabled"] = drift_check
-    raw["kubeflow"] = {"beam_args": CLUSTER_BEAM, **kubeflow}
+    raw["kubeflow"] = {**raw.get("kubeflow", {}), "beam_args": CLUSTER_BEAM, **kubeflow}
     path = directory / "taxi-kfp.yaml"
     path.write_text(yaml.safe_dump(raw))
     return str(path)
@@ -59,7 +53,8 @@ def compiled(tmp_path_factory):
     assert code == 0, out.getvalue()
     spec, platform = kubeflow.load_spec(output)
     return {"path": output, "text": Path(output).read_text(), "spec": spec,
-            "platform": platform, "cfg": load_config(config), "stdout": out.getvalue()}
+            "platform": platform, "cfg": kubeflow.cluster_config(config),
+            "stdout": out.getvalue()}
 
 
 def tasks(compiled):
@@ -303,9 +298,13 @@ def test_config_rejects_a_local_pipeline_root(tmp_path):
 
 
 def test_a_resolver_kfp_cannot_express_is_named(tmp_path):
+    """The drift check's custom resolver: named at compile time, and switched
+    off for the cluster by the config's kubeflow.overrides."""
     raw = yaml.safe_load((REPO_ROOT / "configs" / "taxi.yaml").read_text())
     if "drift_check" not in raw:
         pytest.skip("no drift check (custom resolver) in this pipeline")
-    cfg = load_config(write_config(tmp_path, drift_check=True))
+    config = write_config(tmp_path)
+    assert load_config(config).drift_check.enabled is True
+    assert kubeflow.cluster_config(config).drift_check.enabled is False
     with pytest.raises(CompileError, match="drift_baseline_resolver: resolver strategy"):
-        kubeflow.compile_spec(cfg)
+        kubeflow.compile_spec(load_config(config))
