@@ -308,3 +308,13 @@ def test_a_resolver_kfp_cannot_express_is_named(tmp_path):
     assert kubeflow.cluster_config(config).drift_check.enabled is False
     with pytest.raises(CompileError, match="drift_baseline_resolver: resolver strategy"):
         kubeflow.compile_spec(load_config(config))
+
+
+def test_portability_check_catches_local_paths_and_credentials():
+    spec = {"root": {"dag": {"tasks": {"T": {"inputs": {"parameters": {"p": {"runtimeValue": {
+        "constant": str(REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt")}}}}}}}}}
+    with pytest.raises(CompileError, match="path of this machine"):
+        kubeflow.check_portable(spec)
+    with pytest.raises(CompileError, match="credentials never go in a spec"):
+        kubeflow.check_portable({"env": [{"name": "X", "value": "Bearer abc"}]})
+    kubeflow.check_portable({"constant": "/opt/pipeline/schemas/taxi/schema.pbtxt"})

@@ -257,11 +257,14 @@ _SECRET = re.compile(r"(authorization|bearer\s|password|secret|token|aws_access|
                      r"authservice_session)", re.I)
 
 
-def check_portable(spec: Spec) -> None:
+def check_portable(spec: Spec, cfg: Optional[PipelineConfig] = None) -> None:
     """No path of this machine and nothing that looks like a credential."""
     text = json.dumps(spec)
-    local_markers = {str(REPO_ROOT), str(Path.home()), os.path.realpath(os.getcwd())}
-    for marker in sorted(m for m in local_markers if len(m) > 1):
+    in_image = [cfg.kubeflow.project_dir, cfg.kubeflow.site_packages] if cfg else []
+    local_markers = {str(REPO_ROOT), str(Path.home())}
+    # (A checkout at the image's own paths, e.g. compiling inside the image, is fine.)
+    for marker in sorted(m for m in local_markers if len(m) > 1
+                         and not any(p == m or p.startswith(m + "/") for p in in_image)):
         if marker in text:
             raise CompileError(f"the spec names a path of this machine ({marker}); "
                                f"it would not exist in the cluster")
@@ -283,8 +286,8 @@ def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec
     set_resources(spec, cfg)
     spec["defaultPipelineRoot"] = cfg.kubeflow.pipeline_root
     platform = platform_spec(spec, cfg)
-    check_portable(spec)
-    check_portable(platform)
+    check_portable(spec, cfg)
+    check_portable(platform, cfg)
     return spec, platform
 
 
