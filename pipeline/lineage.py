@@ -357,14 +357,11 @@ class Store:
         options.ending_artifacts.include_ending_nodes = True
         return self.store.get_lineage_subgraph(options)
 
-    def _data_checks(self, examples: list[int], run: str, model_side: list[int]
-                     ) -> mlmd.LineageGraph:
+    def _data_checks(self, examples: list[int], run: str) -> mlmd.LineageGraph:
         options = Q(max_num_hops=MAX_HOPS, direction=Q.DOWNSTREAM)
         options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, examples))})"
-        stop = f"(contexts_r.type = '{RUN_CONTEXT_TYPE}' AND contexts_r.name != '{run}')"
-        if model_side:
-            stop += f" OR id IN ({', '.join(map(str, model_side))})"
-        options.ending_executions.filter_query = stop
+        options.ending_executions.filter_query = (
+            f"contexts_r.type = '{RUN_CONTEXT_TYPE}' AND contexts_r.name != '{run}'")
         options.ending_executions.include_ending_nodes = False
         return self.store.get_lineage_subgraph(
             options, field_mask_paths=["artifacts", "executions", "events"])
@@ -389,9 +386,15 @@ class Store:
         roots = [a.id for a in graph.artifacts if self.type_name(a.type_id) == "Examples"
                  and a.id in made and producer_of[a.id] not in takes]
         if roots and run:
-            down = self._data_checks(roots, run, [e.id for e in graph.executions])
+            down = self._data_checks(roots, run)
             known = {a.id for a in graph.artifacts}
-            checks = [a.id for a in down.artifacts if a.id not in known]
+            model_side = {e.id for e in graph.executions}
+            made_by = {ev.artifact_id: ev.execution_id for ev in down.events
+                       if ev.type == mlmd.Event.OUTPUT}
+            # New artifacts not made on the model's own path (Transform's side
+            # outputs are not checks on the data).
+            checks = [a.id for a in down.artifacts
+                      if a.id not in known and made_by.get(a.id) not in model_side]
             if checks:  # their makers, which may be earlier runs' executions
                 graph.MergeFrom(self._upstream(checks, own, baselines))
             # Checks that produce nothing (a gate) have no maker to find: keep them.

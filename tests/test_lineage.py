@@ -122,6 +122,10 @@ def test_trace_by_version_model_id_and_run(lineage_runs):
     by_model = store.trace(str(by_version.model["artifact"]))
     assert by_model.data["examples_artifact"] == by_version.data["examples_artifact"]
     assert by_model.model["pushed_version"] == first_pushed
+    # A whole run: its data checks too, even the gate that outputs nothing.
+    by_run = store.trace(lineage_runs.run_ids[0])
+    labels = {n.label for n in by_run.nodes.values() if n.kind == "execution"}
+    assert {"StatisticsGen", "ExampleValidator", "DataGate", "Trainer", "Pusher"} <= labels
     # A run the gate stopped: traced without error, and the gap is named.
     code, out, err = tfxp("lineage", "--root", lineage_runs.root, lineage_runs.run_ids[2])
     assert code == 0, err
