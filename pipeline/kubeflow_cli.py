@@ -7,18 +7,25 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing only: the config module stays unimported until a command runs
+    from pipeline.config import PipelineConfig
 
 
-def _config(args):
+def _config(args: argparse.Namespace) -> "PipelineConfig":
+    """The config as compiled for the cluster (`kubeflow.overrides` applied)."""
     from pipeline.runners.kubeflow import cluster_config
     return cluster_config(args.config)
 
 
-def default_spec_path(cfg) -> str:
+def default_spec_path(cfg: "PipelineConfig") -> str:
+    """build/ under the working directory, where `make`-style outputs go (git-ignored)."""
     return os.path.join(os.getcwd(), "build", f"{cfg.pipeline_name}.kfp.yaml")
 
 
-def cmd_compile(args) -> int:
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Writes the spec; the compile step carries every open-source KFP fix."""
     from pipeline.runners.kubeflow import compile_spec, write_spec
 
     cfg = _config(args)
@@ -32,7 +39,8 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def cmd_rehearse(args) -> int:
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Runs a compiled spec here; exit status as for `tfxp run` (0 pushed, 4 not blessed)."""
     from pipeline.rehearse import rehearse
     from pipeline.runners.kubeflow import REPO_ROOT, load_spec
 
@@ -77,7 +85,8 @@ def cmd_rehearse(args) -> int:
     return 0
 
 
-def cmd_submit(args) -> int:
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Uploads and starts a run; with --wait, 0 only if the run succeeded."""
     import datetime
 
     from pipeline.submit import auth_from_env, submit
@@ -99,7 +108,7 @@ def cmd_submit(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction") -> None:
     """Adds compile, submit and rehearse to `tfxp`."""
     comp = subparsers.add_parser("compile", help="compile the pipeline to a KFP v2 spec (YAML)")
     comp.add_argument("--config")
