@@ -416,7 +416,7 @@ class Store:
             graph.events.extend(ev for ev in self.store.get_events_by_artifact_ids(list(wanted))
                                 if ev.type == mlmd.Event.OUTPUT
                                 and ev.execution_id in {e.id for e in graph.executions})
-        return Trace.build(self, description, run, start, graph, roots)
+        return Trace.build(self, description, run, start, graph, roots, own)
 
 
 def _options(start: list[int], direction, hops: int) -> Q:
@@ -461,10 +461,12 @@ class Trace:
     model: dict[str, Any]
     problems: list[str]
     data_roots: list[int] = dataclasses.field(default_factory=list)  # the model's own data
+    own_models: list[int] = dataclasses.field(default_factory=list)  # not baselines
 
     @classmethod
     def build(cls, store: Store, description: str, run: Optional[str], start: list[int],
-              graph: mlmd.LineageGraph, data_roots: Iterable[int] = ()) -> "Trace":
+              graph: mlmd.LineageGraph, data_roots: Iterable[int] = (),
+              own_models: Iterable[int] = ()) -> "Trace":
         executions = {e.id: e for e in graph.executions}
         artifacts = {a.id: a for a in graph.artifacts}
         node_ids = store.node_ids(executions)
@@ -481,18 +483,24 @@ class Trace:
         for ev in graph.events:
             if ev.execution_id not in executions or ev.artifact_id not in artifacts:
                 continue
-            key = ev.path.steps[0].key if ev.path.steps else ""
+            # One event per artifact and execution; its path names every key
+            # the artifact filled (e.g. both `model` and `baseline_model`).
+            keys = [st.key for st in ev.path.steps if st.HasField("key")] or [""]
+            key = keys[0]
             a, e = f"a{ev.artifact_id}", f"e{ev.execution_id}"
             pair = (a, e) if ev.type == mlmd.Event.INPUT else (e, a)
-            if pair not in seen:
-                seen.add(pair)
-                edges.append(Edge(*pair, key))
+            for k in keys:
+                if (pair, k) not in seen:
+                    seen.add((pair, k))
+                    edges.append(Edge(*pair, k))
             if ev.type == mlmd.Event.OUTPUT:
                 out_key[ev.artifact_id] = f"{node_ids.get(ev.execution_id, '?')}.{key}"
         problems: list[str] = []
         baselines = {custom(a, "baseline_model_id") for a in artifacts.values()
                      if store.type_name(a.type_id) == "ModelBlessing"}
-        resolved = set(store.resolved_in(run)) - set(start)
+        own = sorted(set(own_models))
+        # A model can be its own baseline (re-evaluated after its first blessing).
+        resolved = set(store.resolved_in(run)) - set(start) - set(own)
         for a in artifacts.values():
             uri = a.uri or None
             state = "present"
@@ -505,13 +513,13 @@ class Trace:
             props = {k: custom(a, k) for k in list(a.properties) + list(a.custom_properties)
                      if k not in ("tfx_version", "is_external")}
             label = out_key.get(a.id, store.type_name(a.type_id))
-            if a.id in baselines or a.id in resolved:
+            if (a.id in baselines or a.id in resolved) and a.id not in own:
                 label = f"baseline {store.type_name(a.type_id)}"
                 props["role"] = "baseline: picked by a resolver from an earlier run"
             nodes[f"a{a.id}"] = Node(f"a{a.id}", "artifact", a.id, store.type_name(a.type_id),
                                      label, state, uri=uri, properties=props)
         trace = cls(description, run, start, nodes, edges, {}, {}, None, {}, problems,
-                    list(data_roots))
+                    list(data_roots), own)
         trace._summarise(store)
         return trace
 
@@ -609,6 +617,8 @@ class Trace:
                     f"anomalies in {', '.join(bad)}" if bad else "none")
 
     def _own_models(self) -> set[int]:
+        if self.own_models:
+            return set(self.own_models)
         baseline = {n.properties.get("baseline_model_id") for n in self.of_type("ModelBlessing")}
         return {n.id for n in self.of_type("Model")} - baseline
 

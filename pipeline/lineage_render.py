@@ -50,6 +50,8 @@ def trace_text(trace: Trace) -> str:
         if "blessed" in m:
             base = (f"against baseline model artifact {m['baseline_model']}"
                     if m.get("baseline_model") else "no baseline (first blessed model)")
+            if m.get("baseline_model") and m.get("baseline_model") == m.get("artifact"):
+                base += ", itself: it was blessed in an earlier run"
             lines.append(f"  {'BLESSED' if m['blessed'] else 'NOT BLESSED'} by "
                          f"{m.get('evaluated_by')} ({base}); metrics: ModelEvaluation artifact "
                          f"{m.get('evaluation')}")

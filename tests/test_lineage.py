@@ -108,6 +108,13 @@ def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
     assert {"CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
             "Trainer", "Evaluator", "Pusher"} <= labels
     assert trace["problems"] == []
+    [evaluator] = [n["key"] for n in trace["nodes"] if n["label"] == "Evaluator"]
+    feeds = {e["key"] for e in trace["edges"] if e["target"] == evaluator}
+    assert {"examples", "model"} <= feeds
+    if pushed_by == 1:  # the first run's model was the baseline: shown, not followed
+        assert "baseline_model" in feeds
+        [base] = [n for n in trace["nodes"] if n["label"] == "baseline Model"]
+        assert base["id"] == trace["model"]["baseline_model"] != trace["model"]["artifact"]
     # The text says the same for a person.
     _, text, _ = tfxp("lineage", "--root", lineage_runs.root)
     assert csv in text and data["fingerprint"] in text and RUN_FN in text
