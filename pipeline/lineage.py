@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import json
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Union
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
@@ -47,7 +47,8 @@ class StoreError(RuntimeError):
 
 
 def connection_config(root: Optional[str] = None, sqlite: Optional[str] = None,
-                      mysql: Optional[str] = None, grpc: Optional[str] = None):
+                      mysql: Optional[str] = None, grpc: Optional[str] = None
+                      ) -> Union[mlmd.ConnectionConfig, mlmd.MetadataStoreClientConfig]:
     """A connection from flags: a run root's SQLite file, another SQLite file,
     MySQL as user@host:port/database (password from MLMD_MYSQL_PASSWORD), or an
     ML Metadata gRPC service as host:port (what a Kubeflow cluster exposes)."""

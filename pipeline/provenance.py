@@ -15,10 +15,13 @@ import json
 import os
 import platform
 import subprocess
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
 
 PROJECT = "tfx-kfp-reference"
 PREFIX = "tfxp_"  # custom property names on the pipeline_run context
@@ -76,7 +79,7 @@ def data_digest(path: str) -> Optional[str]:
     return "sha256:" + digest.hexdigest()
 
 
-def run_provenance(cfg, data_path: Optional[str] = None) -> dict[str, Any]:
+def run_provenance(cfg: "PipelineConfig", data_path: Optional[str] = None) -> dict[str, Any]:
     """The facts about code, config and data that TFX itself does not record."""
     from tfx import version as tfx_version
 

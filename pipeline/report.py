@@ -13,13 +13,16 @@ import dataclasses
 import html
 import json
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.lineage import RunInfo, Store, StoreError, custom
 from pipeline.lineage_render import page, table, trace_section
 from pipeline.results import Evaluation, SliceKey, finite, slice_label
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 CHART_METRICS = (("fall_out", "FallOut", "false positive rate"),
                  ("miss_rate", "MissRate", "false negative rate"))
@@ -127,7 +130,8 @@ def anomalies(record: RunRecord) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def load_schema(uri: Optional[str]):
+def load_schema(uri: Optional[str]) -> Optional["schema_pb2.Schema"]:
+    """The schema.pbtxt of a Schema artifact, or None if absent (deleted, never made)."""
     import tensorflow_data_validation as tfdv
     if not uri:
         return None
@@ -193,7 +197,8 @@ def slice_kinds(metrics: dict[SliceKey, dict[str, float]], eval_config) -> list[
     return kinds
 
 
-def sorted_slices(metrics, kind: list[str]) -> list[SliceKey]:
+def sorted_slices(metrics: dict[SliceKey, dict[str, float]], kind: list[str]) -> list[SliceKey]:
+    """The slices of one kind, numbers in numeric order (hour 2 before hour 10)."""
     keys = [k for k in metrics if [f for f, _ in k] == kind]
 
     def order(k):
@@ -298,6 +303,7 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
 
 
 def fmt_number(x: Optional[float]) -> str:
+    """Three decimals, '-' for a metric TFMA could not compute on a slice."""
     return f"{x:.3f}" if finite(x) else "-"
 
 
@@ -336,7 +342,7 @@ def bar_chart(labels: list[str], values: list[Optional[float]], *, title: str,
     return "".join(out)
 
 
-def feature_chart(feature) -> str:
+def feature_chart(feature: "statistics_pb2.FeatureNameStatistics") -> str:
     """A numeric histogram or the most frequent values of one feature."""
     which = feature.WhichOneof("stats")
     if which == "num_stats":
@@ -355,7 +361,8 @@ def feature_chart(feature) -> str:
     return ""
 
 
-def feature_row(feature) -> list[Any]:
+def feature_row(feature: "statistics_pb2.FeatureNameStatistics") -> list[Any]:
+    """name, type, count, missing, mean, std, min, max, unique: one table row."""
     name = feature.path.step[-1] if feature.path.step else feature.name
     which = feature.WhichOneof("stats")
     common = (getattr(feature, which).common_stats if which in ("num_stats", "string_stats")
