@@ -41,6 +41,7 @@ def add_environments(schema: schema_pb2.Schema, cfg: PipelineConfig) -> schema_p
 def draft_schema(cfg: PipelineConfig, workdir: str, data_path: Optional[str] = None
                  ) -> schema_pb2.Schema:
     """Runs the data stage under `workdir` and returns SchemaGen's schema."""
+    os.makedirs(workdir, exist_ok=True)
     connection = sqlite_connection(os.path.join(workdir, "metadata.sqlite"))
     run = LocalRunner().run(create_schema_draft_pipeline(
         cfg, pipeline_root=os.path.join(workdir, "pipeline"), data_path=data_path,
