@@ -2,10 +2,18 @@
 TF Serving client sends), typed by the curated schema."""
 from __future__ import annotations
 
+import functools
+import os
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from tensorflow_transform.tf_metadata import schema_utils
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+from models.features import ModelInputs
+from models.preprocessing import preprocessing_fn
 from pipeline.config import load_config
 
 
@@ -48,3 +56,21 @@ def to_example(row: dict, spec: dict, drop: tuple[str, ...] = ()) -> bytes:
         else:
             features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def transform_rows(rows: list[dict], spec: ModelInputs, workdir: str
+                   ) -> tuple[tft.TFTransformOutput, dict, np.ndarray]:
+    """preprocessing_fn over raw rows with tf.Transform's Beam implementation:
+    the written transform output, the transformed features and the label."""
+    raw_spec = raw_feature_spec()
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    out = os.path.join(workdir, "transform")
+    with tft_beam.Context(temp_dir=os.path.join(workdir, "tmp")):
+        (transformed, _), transform_fn = (
+            [to_instance(r, raw_spec) for r in rows], metadata) | tft_beam.AnalyzeAndTransformDataset(
+            functools.partial(preprocessing_fn, custom_config=spec.to_custom_config()))
+        _ = transform_fn | tft_beam.WriteTransformFn(out)
+    metadata_io.write_metadata(metadata, os.path.join(out, tft.TFTransformOutput.RAW_METADATA_DIR))
+    features = {k: np.array([t[k] for t in transformed]) for k in transformed[0]}
+    label = features.pop(spec.label_key)
+    return tft.TFTransformOutput(out), features, label

@@ -1,20 +1,15 @@
 """The Keras model builds and trains, and its serving signature scores raw
 serialized tf.Examples with the Transform graph applied inside."""
-import functools
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from models.model import build_keras_model
-from models.preprocessing import preprocessing_fn
 from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE, export
 from pipeline.config import load_config
 from tests.datasets import read_rows
-from tests.taxi_examples import raw_feature_spec, to_example, to_instance
+from tests.taxi_examples import raw_feature_spec, to_example, transform_rows
 
 N_ROWS = 600
 
@@ -27,18 +22,7 @@ def trained(tmp_path_factory):
     _, rows = read_rows()
     rows = rows[:N_ROWS]
     work = tmp_path_factory.mktemp("model")
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    with tft_beam.Context(temp_dir=str(work / "tmp")):
-        (transformed, transformed_meta), transform_fn = (
-            [to_instance(r, raw_spec) for r in rows], metadata) | tft_beam.AnalyzeAndTransformDataset(
-            functools.partial(preprocessing_fn, custom_config=spec.to_custom_config()))
-        _ = transform_fn | tft_beam.WriteTransformFn(str(work / "transform"))
-    metadata_io.write_metadata(
-        metadata, str(work / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
-    tft_output = tft.TFTransformOutput(str(work / "transform"))
-
-    features = {k: np.array([t[k] for t in transformed]) for k in transformed[0]}
-    label = features.pop(spec.label_key)
+    tft_output, features, label = transform_rows(rows, spec, str(work))
     model = build_keras_model(spec)
     history = model.fit(features, label, batch_size=32, epochs=3, verbose=0)
     path = str(work / "saved_model")

@@ -4,27 +4,21 @@ The model is the project's own (preprocessing_fn, Keras model, signatures),
 trained briefly on rows of the shipped taxi CSV; the broken variants are the
 mistakes that pass training and evaluation but fail a TF Serving client.
 """
-import functools
 import json
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.atomic_pusher.executor import Executor as PusherExecutor
 from components.serving_check import executor as check
 from components.serving_check.component import ServingCheck
 from models.model import build_keras_model
-from models.preprocessing import preprocessing_fn
 from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, serving_fn, signatures
 from pipeline.config import load_config
 from tests.datasets import read_rows
-from tests.taxi_examples import raw_feature_spec, to_example, to_instance
+from tests.taxi_examples import raw_feature_spec, to_example, transform_rows
 
 N_ROWS = 400
 EXAMPLES_SPEC = tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")
@@ -39,17 +33,7 @@ def built(tmp_path_factory):
     _, rows = read_rows()
     rows = rows[:N_ROWS]
     work = tmp_path_factory.mktemp("serving_check")
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    with tft_beam.Context(temp_dir=str(work / "tmp")):
-        (transformed, _), transform_fn = (
-            [to_instance(r, raw_spec) for r in rows], metadata) | tft_beam.AnalyzeAndTransformDataset(
-            functools.partial(preprocessing_fn, custom_config=spec.to_custom_config()))
-        _ = transform_fn | tft_beam.WriteTransformFn(str(work / "transform"))
-    metadata_io.write_metadata(
-        metadata, str(work / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
-    tft_output = tft.TFTransformOutput(str(work / "transform"))
-    features = {k: np.array([t[k] for t in transformed]) for k in transformed[0]}
-    label = features.pop(spec.label_key)
+    tft_output, features, label = transform_rows(rows, spec, str(work))
     model = build_keras_model(spec)
     model.fit(features, label, batch_size=32, epochs=1, verbose=0)
 
