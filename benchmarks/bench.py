@@ -19,6 +19,8 @@ import tempfile
 import time
 from typing import Any, Optional
 
+from pipeline.layout import RunLayout
+
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -51,28 +53,21 @@ def timed_process(cmd: list[str]) -> dict[str, Any]:
 
 
 def component_seconds(metadata_path: str) -> dict[str, float]:
-    """Per-node execution time of the newest run recorded in a store."""
-    from pipeline.results import open_store, sqlite_connection
-    store = open_store(sqlite_connection(metadata_path, must_exist=True))
-    runs = store.get_contexts_by_type("pipeline_run")
+    """Per-node execution time of the newest run recorded in a store (ours or TFX's)."""
+    from pipeline.lineage.store import Store, open_store, sqlite_connection
+    store = Store(open_store(sqlite_connection(metadata_path, must_exist=True)))
+    runs = store.run_contexts()
     if not runs:
         return {}
-    newest = max(runs, key=lambda c: c.create_time_since_epoch)
-    node_type = store.get_context_type("node").id
-    out = {}
-    for e in store.get_executions_by_context(newest.id):
-        names = [c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(e.id)
-                 if c.type_id == node_type]
-        for name in names:
-            out[name] = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000
-    return out
+    return {n.node_id: n.seconds for n in store.run_info(runs[-1]).nodes
+            if n.execution_id is not None}
 
 
 def run_ours(root: str, data: str, config: Optional[str]) -> dict[str, Any]:
     cmd = [os.path.join(os.path.dirname(sys.executable), "tfxp"), "run", "--root", root,
            "--data", data] + (["--config", config] if config else [])
     result = timed_process(cmd)
-    result["components"] = component_seconds(os.path.join(root, "metadata.sqlite"))
+    result["components"] = component_seconds(RunLayout.at(root).metadata)
     return result
 
 
@@ -94,8 +89,8 @@ def eval_examples(root: str) -> list[bytes]:
     import glob
 
     import tensorflow as tf
-    files = glob.glob(os.path.join(root, "pipeline", "CsvExampleGen", "examples", "*",
-                                   "Split-eval", "*.gz"))
+    files = glob.glob(os.path.join(RunLayout.at(root).pipeline_root, "CsvExampleGen",
+                                   "examples", "*", "Split-eval", "*.gz"))
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
@@ -179,7 +174,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = cfg.resolve(cfg.data.path)
     data = resample(source, args.rows, 1.0, os.path.join(work, "data")) if args.rows else source
     data_dir = os.path.dirname(data)
-    ours_serving = lambda root: os.path.join(root, "serving", cfg.serving.model_name)  # noqa: E731
 
     results: dict[str, Any] = {"cores": os.cpu_count(), "data": data,
                                "rows": sum(1 for _ in open(data)) - 1, "repeats": []}
@@ -206,7 +200,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         scaled[f"x{s:g}"] = {k: v for k, v in run.items() if k != "output"}
         print(f"[x{s:g}] exit {run['exit_code']} {run['seconds']:.1f}s", flush=True)
 
-    our_model = newest_model(ours_serving(os.path.join(work, "ours-0")))
+    our_model = newest_model(RunLayout.under(os.path.join(work, "ours-0"), cfg).serving)
     peer_model = newest_model(os.path.join(work, "peer-0", "serving")) if args.peer else None
     examples = eval_examples(os.path.join(work, "ours-0"))
     labels = [_label(e, cfg.label.column, cfg.label.threshold, cfg.label.relative_to)

@@ -1,5 +1,6 @@
+"""`python -m pipeline`: the same as `tfxp`."""
 import sys
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 sys.exit(main())

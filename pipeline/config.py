@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.features import FeaturesConfig, LabelConfig, ModelInputs, TrainingConfig
+from pipeline.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "taxi.yaml"
@@ -30,10 +31,6 @@ KNOWN_METRICS = {
     "FalseNegatives": "false_negatives", "TruePositives": "true_positives",
     "TrueNegatives": "true_negatives",
 }
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used, with the offending key named."""
 
 
 class _Strict(BaseModel):
@@ -303,9 +300,5 @@ def load_config(path: str | os.PathLike | None = None,
                 where, msg = f"{where}.{sub.group(1)}", msg[sub.end():]
             problems.append(f"{path}: {where}: {msg}")
         raise ConfigError("\n".join(problems)) from None
-
-
-def default_root(cfg: PipelineConfig) -> str:
-    return os.path.join(os.getcwd(), "runs", cfg.pipeline_name)
 
 

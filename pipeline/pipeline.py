@@ -19,7 +19,8 @@ from components.data_gate.component import DataGate
 from components.drift_check.baseline import TrainingStatisticsStrategy
 from components.drift_check.component import DriftCheck
 from components.serving_check.component import ServingCheck
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.errors import ConfigError
 from pipeline.evaluation import eval_config
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"

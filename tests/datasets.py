@@ -8,6 +8,7 @@ from typing import Callable, Optional
 from pipeline.config import load_config, resolve_path
 
 Row = dict[str, str]
+Change = Callable[[list[str], list[Row]], tuple[list[str], list[Row]]]
 
 
 def taxi_csv() -> str:
@@ -31,7 +32,7 @@ def write_rows(path: str, header: list[str], rows: list[Row]) -> str:
 
 
 def taxi_sample(directory: str, every: int = 3,
-                change: Optional[Callable[[list[str], list[Row]], tuple[list[str], list[Row]]]] = None
+                change: Optional[Change] = None
                 ) -> str:
     """Every `every`-th row of the shipped CSV (optionally changed) in `directory`."""
     header, rows = read_rows()

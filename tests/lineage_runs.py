@@ -10,16 +10,17 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import load_config
-from pipeline.lineage import open_store_from
+from pipeline.layout import RunLayout
+from pipeline.lineage.store import open_store_from
 from tests.datasets import taxi_sample, unseen_category
 
 
 @dataclasses.dataclass
 class Runs:
     root: str
-    paths: "RunPaths"  # noqa: F821  (imported with the pipeline, in the fixture)
+    paths: RunLayout
     csv: list[str]  # the data file of each run, in order
     run_ids: list[str]
     statuses: list[str]
@@ -33,7 +34,7 @@ def _last_rows_dropped(header, rows):
 
 @pytest.fixture(scope="session")
 def lineage_runs(tmp_path_factory) -> Runs:
-    from pipeline.local_run import RunPaths, run_pipeline  # loads TFX: only when used
+    from pipeline.local.run import run_pipeline  # loads TFX: only when used
     cfg = load_config()
     root = str(tmp_path_factory.mktemp("lineage-root"))
     data = tmp_path_factory.mktemp("lineage-data")
@@ -50,7 +51,7 @@ def lineage_runs(tmp_path_factory) -> Runs:
     rejected = run_pipeline(cfg, root, data_path=csv[2])
     assert second.status in ("pushed", "not_blessed"), second.error
     assert rejected.status == "data_rejected"
-    return Runs(root, RunPaths.under(root, cfg), csv,
+    return Runs(root, RunLayout.under(root, cfg), csv,
                 [first_id, second.run.run_id, rejected.run.run_id],
                 ["pushed", second.status, rejected.status], out.getvalue(), cfg)
 

@@ -67,7 +67,8 @@ def transform_rows(rows: list[dict], spec: ModelInputs, workdir: str
     out = os.path.join(workdir, "transform")
     with tft_beam.Context(temp_dir=os.path.join(workdir, "tmp")):
         (transformed, _), transform_fn = (
-            [to_instance(r, raw_spec) for r in rows], metadata) | tft_beam.AnalyzeAndTransformDataset(
+            [to_instance(r, raw_spec) for r in rows], metadata
+        ) | tft_beam.AnalyzeAndTransformDataset(
             functools.partial(preprocessing_fn, custom_config=spec.to_custom_config()))
         _ = transform_fn | tft_beam.WriteTransformFn(out)
     metadata_io.write_metadata(metadata, os.path.join(out, tft.TFTransformOutput.RAW_METADATA_DIR))

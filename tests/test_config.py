@@ -1,11 +1,11 @@
 """Configuration errors name the file and the key; good configs load."""
 import os
-import textwrap
 
 import pytest
 import yaml
 
-from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, resolve_path
+from pipeline.config import DEFAULT_CONFIG, load_config, resolve_path
+from pipeline.errors import ConfigError
 
 
 def write_config(tmp_path, change):

@@ -6,9 +6,15 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.data_gate.component import ANOMALIES_FILE, DataGate, DataRejectedError, read_anomalies
+from components.data_gate.component import (
+    ANOMALIES_FILE,
+    DataGate,
+    DataRejectedError,
+    read_anomalies,
+)
 
-CLEAN = pd.DataFrame({"fare": [1.0, 2.0, 3.0] * 10, "payment_type": ["Cash", "Credit Card", "Cash"] * 10})
+CLEAN = pd.DataFrame({"fare": [1.0, 2.0, 3.0] * 10,
+                      "payment_type": ["Cash", "Credit Card", "Cash"] * 10})
 
 
 def anomalies_artifact(tmp_path, frames: dict) -> standard_artifacts.ExampleAnomalies:

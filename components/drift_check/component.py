@@ -83,7 +83,8 @@ def with_comparators(schema: schema_pb2.Schema, thresholds: Dict[str, float]
         try:
             feature = tfdv.get_feature(out, name)
         except ValueError:
-            raise ValueError(f"drift threshold for {name!r}: no such feature in the schema") from None
+            raise ValueError(
+                f"drift threshold for {name!r}: no such feature in the schema") from None
         if feature.type == schema_pb2.BYTES:
             feature.drift_comparator.infinity_norm.threshold = threshold
         else:

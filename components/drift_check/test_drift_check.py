@@ -10,7 +10,13 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.drift_check.component import (
-    ANOMALIES_FILE, JENSEN_SHANNON, L_INFINITY, REPORT_FILE, DataDriftError, DriftCheck)
+    ANOMALIES_FILE,
+    JENSEN_SHANNON,
+    L_INFINITY,
+    REPORT_FILE,
+    DataDriftError,
+    DriftCheck,
+)
 from pipeline.config import load_config
 from tests.datasets import taxi_csv
 

@@ -9,29 +9,27 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from pipeline.errors import ConfigError, ExitCode
+
 if TYPE_CHECKING:  # typing only: the config module stays unimported until a command runs
     from pipeline.config import PipelineConfig
 
 
 def _config(args: argparse.Namespace) -> "PipelineConfig":
     """The config as compiled for the cluster (`kubeflow.overrides` applied)."""
-    from pipeline.runners.kubeflow import cluster_config
+    from pipeline.kubeflow.compiler import cluster_config
     return cluster_config(args.config)
-
-
-def default_spec_path(cfg: "PipelineConfig") -> str:
-    """build/ under the working directory, where `make`-style outputs go (git-ignored)."""
-    return os.path.join(os.getcwd(), "build", f"{cfg.pipeline_name}.kfp.yaml")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Writes the spec; the compile step carries every open-source KFP fix."""
-    from pipeline.runners.kubeflow import compile_spec, write_spec
+    from pipeline.kubeflow.compiler import compile_spec, write_spec
+    from pipeline.layout import spec_path
 
     cfg = _config(args)
     image = args.image or cfg.kubeflow.image
     spec, platform = compile_spec(cfg, image=image)
-    path = write_spec(spec, platform, args.output or default_spec_path(cfg))
+    path = write_spec(spec, platform, args.output or spec_path(cfg))
     tasks = spec["root"]["dag"]["tasks"]
     print(f"Compiled {cfg.pipeline_name}: {len(tasks)} tasks, image {image}, "
           f"schema {spec['schemaVersion']}, pipeline root {spec['defaultPipelineRoot']}")
@@ -41,32 +39,34 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     """Runs a compiled spec here; exit status as for `tfxp run` (0 pushed, 4 not blessed)."""
-    from pipeline.rehearse import rehearse
-    from pipeline.runners.kubeflow import REPO_ROOT, load_spec
+    import tfx
+
+    from pipeline.kubeflow.compiler import REPO_ROOT, load_spec
+    from pipeline.kubeflow.rehearse import rehearse
+    from pipeline.layout import RehearsalLayout, RunLayout
 
     cfg = _config(args)
     kf = cfg.kubeflow
     spec, platform = load_spec(args.spec)
-    workdir = os.path.abspath(args.workdir or os.path.join("runs", cfg.pipeline_name, "rehearsal"))
-    import tfx
+    layout = (RehearsalLayout(args.workdir) if args.workdir
+              else RunLayout.under(None, cfg).rehearsal)
     site_packages = os.path.dirname(os.path.dirname(tfx.__file__))
     mounts = {kf.site_packages: site_packages, kf.project_dir: str(REPO_ROOT)}
     for item in args.mount or []:
         inside, sep, outside = item.partition("=")
         if not sep or not inside.startswith("/"):
-            from pipeline.config import ConfigError
             raise ConfigError(f"--mount {item!r}: expected /path/in/container=LOCAL_DIR")
         mounts[inside] = os.path.abspath(outside)
-    volumes = {kf.serving_mount: os.path.join(workdir, "volumes", kf.serving_pvc)}
+    volumes = {kf.serving_mount: layout.volume(kf.serving_pvc)}
     os.makedirs(volumes[kf.serving_mount], exist_ok=True)
-    print(f"Rehearsing {args.spec} under {workdir}", flush=True)
+    print(f"Rehearsing {args.spec} under {layout.root}", flush=True)
 
     def progress(event, task):
         if event == "end":
             print(f"  = {task.name:<32} done {task.seconds:7.1f}s", flush=True)
 
     started = time.monotonic()
-    result = rehearse(spec, platform, workdir, mounts, volumes=volumes, listener=progress)
+    result = rehearse(spec, platform, layout.root, mounts, volumes=volumes, listener=progress)
     serving = os.path.join(volumes[kf.serving_mount], cfg.serving.model_name)
     versions = sorted((v for v in os.listdir(serving) if v.isdigit()), key=int) \
         if os.path.isdir(serving) else []
@@ -79,17 +79,17 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
                and not art["metadata"].get("blessed")]
     if refused:
         print(f"Not blessed by {', '.join(refused)}: nothing pushed "
-              f"(see {os.path.join(workdir, 'tasks', refused[0], 'log.txt')})")
-        return 4
+              f"(see {layout.task_log(refused[0])})")
+        return ExitCode.NOT_BLESSED
     print("Blessed and pushed.")
-    return 0
+    return ExitCode.PUSHED
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Uploads and starts a run; with --wait, 0 only if the run succeeded."""
     import datetime
 
-    from pipeline.submit import auth_from_env, submit
+    from pipeline.kubeflow.submit import auth_from_env, submit
 
     cfg = _config(args)
     kf = cfg.kubeflow
@@ -104,7 +104,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         service_account=kf.service_account, auth=auth, wait=args.wait,
         timeout=datetime.timedelta(minutes=args.timeout_minutes))
     if result.state is not None and result.state.upper() != "SUCCEEDED":
-        return 1
+        return ExitCode.ERROR
     return 0
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from pipeline.lineage.store import Store
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
@@ -23,32 +25,22 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
                             "(also MLMD_GRPC_ADDRESS)")
 
 
-def _root(args) -> Optional[str]:
+def _root(args: argparse.Namespace) -> Optional[str]:
+    """The run root whose store is read; None when another store is named."""
     if args.root:
         return os.path.abspath(args.root)
     if args.metadata_sqlite or args.metadata_mysql or args.metadata_grpc \
             or os.environ.get("MLMD_GRPC_ADDRESS") or os.environ.get("MLMD_MYSQL"):
         return None
-    from pipeline.config import default_root, load_config
+    from pipeline.config import load_config
+    from pipeline.layout import default_root
     return default_root(load_config(args.config))
 
 
-def _open(args):
-    from pipeline.lineage import open_store_from
+def _open(args: argparse.Namespace) -> "Store":
+    from pipeline.lineage.store import open_store_from
     return open_store_from(_root(args), args.metadata_sqlite, args.metadata_mysql,
                            args.metadata_grpc)
-
-
-def _guarded(command):
-    """Store problems become one clear line on stderr and exit status 1."""
-    def run(args) -> int:
-        from pipeline.lineage import StoreError
-        try:
-            return command(args)
-        except StoreError as e:
-            print(f"tfxp {args.command}: {e}", file=sys.stderr)
-            return 1
-    return run
 
 
 def _write(text: str, output: Optional[str]) -> None:
@@ -60,10 +52,11 @@ def _write(text: str, output: Optional[str]) -> None:
         print(text)
 
 
-@_guarded
-def cmd_runs(args) -> int:
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Every run in the store: status per component, blessing, push."""
     import dataclasses
-    from pipeline.lineage_render import runs_text
+
+    from pipeline.lineage.render import runs_text
     runs = _open(args).runs()
     if args.format == "json":
         print(json.dumps([dict(dataclasses.asdict(r), status=r.status) for r in runs],
@@ -73,32 +66,33 @@ def cmd_runs(args) -> int:
     return 0
 
 
-@_guarded
-def cmd_lineage(args) -> int:
-    from pipeline import lineage_render as render
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """Where a model came from, as text, JSON, DOT or an HTML page."""
+    from pipeline.lineage import html, render
     trace = _open(args).trace(args.target)
     text = {"text": render.trace_text, "json": render.trace_json, "dot": render.trace_dot,
-            "html": render.trace_html}[args.format](trace)
+            "html": html.trace_html}[args.format](trace)
     _write(text, args.output)
     return 0
 
 
-@_guarded
-def cmd_diff(args) -> int:
-    from pipeline.report import diff_runs
+def cmd_diff(args: argparse.Namespace) -> int:
+    """What changed between two runs."""
+    from pipeline.lineage.diff import diff_runs
     print(diff_runs(_open(args), args.run_a, args.run_b))
     return 0
 
 
-@_guarded
-def cmd_report(args) -> int:
-    from pipeline.report import write_report
+def cmd_report(args: argparse.Namespace) -> int:
+    """Writes one run's self-contained HTML report."""
+    from pipeline.lineage.report import write_report
     path = write_report(_open(args), args.run, path=args.output, root=_root(args))
     print(f"Report: {path}")
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds runs, lineage, diff and report to `tfxp`."""
     runs = subparsers.add_parser(
         "runs", help="the runs in the metadata store: status per component, blessing, push")
     _store_args(runs)

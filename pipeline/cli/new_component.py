@@ -15,6 +15,8 @@ import os
 import re
 import string
 
+from pipeline.errors import ScaffoldError
+
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 INIT = '''"""$title: a custom TFX component (spec, executor, tests)."""
@@ -192,10 +194,11 @@ def scaffold(name: str, directory: str = "components") -> list[str]:
     Refuses an invalid name or an existing folder, so nothing is overwritten.
     """
     if not NAME.match(name) or keyword.iskeyword(name):
-        raise ValueError(f"{name!r}: use a lower_snake_case Python identifier, e.g. 'label_audit'")
+        raise ScaffoldError(
+            f"{name!r}: use a lower_snake_case Python identifier, e.g. 'label_audit'")
     target = os.path.join(directory, name)
     if os.path.exists(target):
-        raise FileExistsError(f"{target} already exists; choose another name")
+        raise ScaffoldError(f"{target} already exists; choose another name")
     values = {"name": name, "class_name": class_name(name),
               "title": name.replace("_", " ").capitalize()}
     os.makedirs(target)
@@ -209,11 +212,8 @@ def scaffold(name: str, directory: str = "components") -> list[str]:
 
 
 def cmd_new_component(args: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError
-    try:
-        written = scaffold(args.name, args.dir)
-    except (ValueError, FileExistsError) as e:
-        raise ConfigError(str(e)) from None
+    """Writes the scaffold and says what to do next."""
+    written = scaffold(args.name, args.dir)
     print("\n".join(f"  wrote {p}" for p in written))
     print(f"Next: edit {os.path.join(args.dir, args.name)}/ (spec, executor, test), run its test "
           f"with `pytest {os.path.join(args.dir, args.name)}`, then add "
@@ -222,7 +222,7 @@ def cmd_new_component(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `new-component` to the `tfxp` command line."""
     p = subparsers.add_parser(
         "new-component", help="scaffold components/NAME/: spec, executor and a passing test")

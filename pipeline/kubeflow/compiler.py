@@ -14,13 +14,14 @@ tests/test_kubeflow_compile.py:
    artifact arrives untyped or as a `system.*` type TFX cannot import
    (sky-uk/kfp-operator tfx-patch, patches 1-4).
 3. Artifacts read and written at the launcher's local paths (the
-   `pipeline.kfp_entrypoint` wrapper): TensorFlow cannot open `minio://`,
+   `pipeline.kubeflow.container.entrypoint` wrapper): TensorFlow cannot open `minio://`,
    and TF's GCS filesystem leaves zero-byte directory markers that the next
    task's launcher downloads as files (kubeflow/pipelines#13476; kfp-operator
    patches 5 and 7).
 4. CsvExampleGen's driver folded into its container: open-source KFP does
    not run `lifecycle.preCacheCheck`.
-5. The baseline resolver replaced by a container task (`pipeline.kfp_baseline`):
+5. The baseline resolver replaced by a container task
+   (`pipeline.kubeflow.container.baseline`):
    open-source KFP's Argo compiler rejects `resolver` executors.
 6. Paths inside the image: the data and the curated schema resolve to where
    the image holds them, never to this machine; the Pusher and the baseline
@@ -39,19 +40,18 @@ from typing import Any, Optional
 
 import yaml
 
-from pipeline.config import PACKAGE_PREFIX, ConfigError, PipelineConfig
+from pipeline.config import PACKAGE_PREFIX, PipelineConfig
+from pipeline.errors import CompileError, ConfigError
+from pipeline.kubeflow.container import baseline, entrypoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ENTRYPOINT = ["python", "-m", "pipeline.kfp_entrypoint"]
-BASELINE_COMMAND = ["python", "-m", "pipeline.kfp_baseline"]
+# What the image runs (pipeline.kubeflow.container), named by module.
+ENTRYPOINT = ["python", "-m", entrypoint.__name__]
+BASELINE_COMMAND = ["python", "-m", baseline.__name__]
 TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 SCHEMA_VERSION = "2.1.0"
 
 Spec = dict[str, Any]
-
-
-class CompileError(ConfigError):
-    """The pipeline cannot be compiled into a spec that would run on the cluster."""
 
 
 def cluster_config(path: Optional[str] = None) -> PipelineConfig:
@@ -117,7 +117,7 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
     return runner.run(tfx_pipeline, write_out=False)["pipelineSpec"]
 
 
-def _check_resolvers(tfx_pipeline) -> None:
+def _check_resolvers(tfx_pipeline: Any) -> None:
     """Names a resolver the KFP v2 compiler cannot express, before it fails obscurely."""
     from tfx.dsl.components.common import resolver
 
@@ -171,7 +171,7 @@ def use_schema_titles(spec: Spec) -> None:
 
 
 def use_local_path_entrypoint(spec: Spec) -> None:
-    """Fixes 3 and 4: TFX containers run through `pipeline.kfp_entrypoint`."""
+    """Fixes 3 and 4: TFX containers run through the container entrypoint."""
     for label, executor in spec["deploymentSpec"]["executors"].items():
         container = executor.get("container")
         if not container:
@@ -184,12 +184,14 @@ def use_local_path_entrypoint(spec: Spec) -> None:
 
 
 def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
-    """Fix 5: the resolver tasks become one container task (pipeline.kfp_baseline)."""
+    """Fix 5: the resolver tasks become one container task (the container baseline)."""
     executors = spec["deploymentSpec"]["executors"]
     components = spec["components"]
     tasks = spec["root"]["dag"]["tasks"]
-    resolver_components = {n for n, c in components.items() if "resolver" in executors[c["executorLabel"]]}
-    resolver_tasks = {n for n, t in tasks.items() if t["componentRef"]["name"] in resolver_components}
+    resolver_components = {n for n, c in components.items()
+                           if "resolver" in executors[c["executorLabel"]]}
+    resolver_tasks = {n for n, t in tasks.items()
+                      if t["componentRef"]["name"] in resolver_components}
     if not resolver_tasks:
         return
     # TFX names them <resolver node id>-<channel>-resolver; the task keeps the node id.
@@ -278,7 +280,8 @@ def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec
     image = image or cfg.kubeflow.image
     spec = _tfx_spec(cfg, image)
     if spec.get("schemaVersion") != SCHEMA_VERSION:
-        raise CompileError(f"TFX emitted schema {spec.get('schemaVersion')}, expected {SCHEMA_VERSION}")
+        raise CompileError(
+            f"TFX emitted schema {spec.get('schemaVersion')}, expected {SCHEMA_VERSION}")
     set_in_image_paths(spec, cfg)
     use_schema_titles(spec)
     use_local_path_entrypoint(spec)

@@ -31,14 +31,12 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Optional
 
-from pipeline.config import ConfigError
-from pipeline.kfp_entrypoint import ROOT_ENV, local_path
+from pipeline.errors import RehearsalError
+from pipeline.kubeflow.container import entrypoint
+from pipeline.kubeflow.container.entrypoint import ROOT_ENV, local_path
+from pipeline.layout import RehearsalLayout
 
 Spec = dict[str, Any]
-
-
-class RehearsalError(ConfigError):
-    """A task that would fail on the cluster, named."""
 
 
 @dataclasses.dataclass
@@ -145,7 +143,21 @@ def _pvc_mounts(platform: Spec, label: str) -> list[str]:
 
 def _is_tfx_container(container: dict) -> bool:
     text = " ".join(container.get("command", []))
-    return "pipeline.kfp_entrypoint" in text or "tfx.orchestration" in text
+    return entrypoint.__name__ in text or "tfx.orchestration" in text
+
+
+def _input_artifacts(name: str, task: dict, component: dict) -> list[tuple[str, dict]]:
+    """(input key, producer reference) of each input artifact that has one; a
+    required input without a producer is named."""
+    refs = task.get("inputs", {}).get("artifacts", {})
+    found = []
+    for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
+        ref = refs.get(key, {}).get("taskOutputArtifact")
+        if ref is not None:
+            found.append((key, ref))
+        elif not definition.get("isOptional"):
+            raise RehearsalError(f"task {name}: input artifact {key!r} has no producer")
+    return found
 
 
 def check_spec(spec: Spec, platform: Spec, volumes: dict[str, str]) -> None:
@@ -177,13 +189,7 @@ def check_spec(spec: Spec, platform: Spec, volumes: dict[str, str]) -> None:
                 raise RehearsalError(f"task {name}: parameter {key!r} is in the schema 2.0 "
                                      f"form; a 2.1 launcher fills only parameterValues and "
                                      f"the executor would read nothing")
-        arts = task.get("inputs", {}).get("artifacts", {})
-        for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
-            ref = arts.get(key, {}).get("taskOutputArtifact")
-            if ref is None:
-                if definition.get("isOptional"):
-                    continue
-                raise RehearsalError(f"task {name}: input artifact {key!r} has no producer")
+        for key, ref in _input_artifacts(name, task, component):
             producer = components[tasks[ref["producerTask"]]["componentRef"]["name"]]
             outputs = producer.get("outputDefinitions", {}).get("artifacts", {})
             if ref["outputArtifactKey"] not in outputs:
@@ -216,7 +222,8 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
     pipeline_root = spec.get("defaultPipelineRoot")
     if not pipeline_root:
         raise RehearsalError("the spec has no defaultPipelineRoot and none was given")
-    launcher_root = os.path.join(os.path.abspath(workdir), "launcher")
+    layout = RehearsalLayout(workdir)
+    launcher_root = layout.launcher
     pipeline_name = spec["pipelineInfo"]["name"]
     components = spec["components"]
     executors = spec["deploymentSpec"]["executors"]
@@ -281,13 +288,7 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
 
         # Input artifacts: the producers' outputs, typed by their MLMD type.
         input_artifacts = {}
-        task_arts = task.get("inputs", {}).get("artifacts", {})
-        for key, definition in component.get("inputDefinitions", {}).get("artifacts", {}).items():
-            ref = task_arts.get(key, {}).get("taskOutputArtifact")
-            if ref is None:
-                if definition.get("isOptional"):
-                    continue
-                raise RehearsalError(f"task {name}: input artifact {key!r} has no producer")
+        for key, ref in _input_artifacts(name, task, component):
             source = (ref["producerTask"], ref["outputArtifactKey"])
             if source not in produced:
                 raise RehearsalError(f"task {name}: input {key!r} expects output {source[1]!r} "
@@ -309,9 +310,9 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
                 "name": f"{run_id}/{name}/{key}", "uri": uri,
                 "type": {"schemaTitle": title}, "metadata": {}}]}
 
-        task_dir = os.path.join(os.path.abspath(workdir), "tasks", name)
+        task_dir = layout.task(name)
         os.makedirs(task_dir, exist_ok=True)
-        output_file = os.path.join(task_dir, "executor_output.json")
+        output_file = layout.executor_output(name)
         executor_input = {
             "inputs": {"parameterValues": parameter_values, "artifacts": input_artifacts},
             "outputs": {"artifacts": output_artifacts, "outputFile": output_file}}
@@ -329,7 +330,7 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
                 out[0] = python
             return out
 
-        record = TaskResult(name, log=os.path.join(task_dir, "log.txt"))
+        record = TaskResult(name, log=layout.task_log(name))
         steps = []
         pre = container.get("lifecycle", {}).get("preCacheCheck")
         if pre:

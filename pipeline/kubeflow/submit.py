@@ -22,16 +22,12 @@ import datetime
 import os
 from typing import Any, Callable, Optional
 
-from pipeline.config import ConfigError
+from pipeline.errors import SubmitError
 
 TOKEN_ENV = "KFP_BEARER_TOKEN"
 COOKIE_ENV = "KFP_SESSION_COOKIE"
 SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
 FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
-
-
-class SubmitError(ConfigError):
-    """The cluster could not be reached, refused, or rejected the run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +148,7 @@ def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], exp
     """Uploads the spec as a pipeline (version), creates the run, optionally waits."""
     import kfp
 
-    from pipeline.runners.kubeflow import load_spec
+    from pipeline.kubeflow.compiler import load_spec
 
     spec, _ = load_spec(spec_path)
     name = spec["pipelineInfo"]["name"]

@@ -15,20 +15,20 @@ import json
 import os
 import platform
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
+    from pipeline.lineage.store import Store
 
 PROJECT = "tfx-kfp-reference"
 PREFIX = "tfxp_"  # custom property names on the pipeline_run context
-RUN_CONTEXT_TYPE = "pipeline_run"
 # A content digest is worth reading the data once; past this size it is not.
 MAX_DIGEST_BYTES = 512 * 1024 * 1024
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = str(Path(__file__).resolve().parents[2])  # the checkout (or installed tree)
 
 
 def project_version() -> str:
@@ -99,18 +99,14 @@ def run_provenance(cfg: "PipelineConfig", data_path: Optional[str] = None) -> di
     }
 
 
-def record_run(store: metadata_store.MetadataStore, run_id: str,
-               facts: dict[str, Any]) -> bool:
+def record_run(store: "Store", run_id: str, facts: dict[str, Any]) -> bool:
     """Adds the facts to the run's pipeline_run context; False when no node ran."""
-    try:
-        context = store.get_context_by_type_and_name(RUN_CONTEXT_TYPE, run_id)
-    except Exception:  # no such type yet: nothing was launched
-        return False
+    context = store.run_context(run_id)
     if context is None:
         return False
     for key, value in facts.items():
         context.custom_properties[PREFIX + key].string_value = str(value)
-    store.put_contexts([context])
+    store.store.put_contexts([context])
     return True
 
 

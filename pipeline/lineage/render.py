@@ -1,20 +1,23 @@
-"""A trace and a list of runs as text, JSON, Graphviz DOT, SVG and HTML.
+"""A trace and a list of runs as text, JSON, Graphviz DOT and SVG.
 
 The drawing is laid out here (columns by longest path from the data, rows
-ordered by their inputs) and written as inline SVG, so an HTML page opens
-offline with nothing to fetch and no Graphviz binary is needed to see it.
-DOT is offered as well for those who render with Graphviz.
+ordered by their inputs) and written as inline SVG, so an HTML page
+(`pipeline.lineage.html`) opens offline with nothing to fetch and no Graphviz
+binary is needed to see it.  DOT is offered as well for those who render with
+Graphviz.
 """
 from __future__ import annotations
 
 import html
 import json
-from typing import Any, Iterable, Optional
+from typing import Optional
 
-from pipeline.lineage import Node, RunInfo, Trace, layers
+from pipeline.lineage.runs import RunInfo
+from pipeline.lineage.store import CACHED, EXECUTED, FAILED, NOT_RUN, RUNNING
+from pipeline.lineage.trace import Node, Trace, layers
 
-STATE_MARK = {"executed": "ran", "cached": "cached", "failed": "FAILED", "running": "RUNNING",
-              "not run": "-"}
+STATE_MARK = {EXECUTED: "ran", CACHED: "cached", FAILED: "FAILED", RUNNING: "RUNNING",
+              NOT_RUN: "-"}
 COLORS = {"execution": "#dbe8f7", "artifact": "#f4f1e6", "missing": "#f7d4d4",
           "failed": "#f7d4d4", "start": "#d9f0d3"}
 
@@ -60,7 +63,8 @@ def trace_text(trace: Trace) -> str:
         lines.append(f"  input: {d.get('data_path') or d.get('input_base')}")
         if d.get("input_base"):
             patterns = [s.get("pattern") for s in (d.get("input_config") or {}).get("splits", [])]
-            lines.append(f"  ExampleGen input_base {d['input_base']}, pattern {', '.join(patterns)}")
+            lines.append(f"  ExampleGen input_base {d['input_base']}, "
+                         f"pattern {', '.join(patterns)}")
         lines.append(f"  fingerprint: {d.get('fingerprint')}")
         if d.get("content_digest"):
             lines.append(f"  content: {d['content_digest']}")
@@ -143,7 +147,7 @@ def trace_dot(trace: Trace) -> str:
     for n in trace.ordered():
         if n.kind == "execution":
             text = f"{n.label}\\n{_short(n.type)} #{n.id}\\n{n.state}"
-            fill = COLORS["failed"] if n.state == "failed" else COLORS["execution"]
+            fill = COLORS["failed"] if n.state == FAILED else COLORS["execution"]
             out.append(f"  {n.key} [shape=box, style=filled, fillcolor={_q(fill)}, "
                        f"label={_q(text)}];")
         else:
@@ -199,13 +203,14 @@ def trace_svg(trace: Trace) -> str:
     for n in trace.nodes.values():
         x, y = pos[n.key]
         if n.kind == "execution":
-            fill = COLORS["failed"] if n.state == "failed" else COLORS["execution"]
+            fill = COLORS["failed"] if n.state == FAILED else COLORS["execution"]
             title, sub = n.label, f"{_short(n.type)} #{n.id} · {n.state}"
             rx = 2
         else:
             fill = (COLORS["missing"] if n.state == "missing" else
                     COLORS["start"] if n.id in trace.start else COLORS["artifact"])
-            title, sub = f"{n.type} #{n.id}", n.label + (" · MISSING" if n.state == "missing" else "")
+            title = f"{n.type} #{n.id}"
+            sub = n.label + (" · MISSING" if n.state == "missing" else "")
             rx = 12
         tip = "\n".join([f"{n.kind} {n.id}", n.uri or "", f"run {n.run}" if n.run else ""]
                         + [f"{k}: {v}" for k, v in sorted(n.properties.items())
@@ -216,57 +221,6 @@ def trace_svg(trace: Trace) -> str:
                      f'<text x="{x + 8}" y="{y + 35}" fill="#333">{e(sub[:30])}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-# --------------------------------------------------------------------------- HTML
-
-STYLE = """
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}
-h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;padding-bottom:3px;margin-top:28px}
-table{border-collapse:collapse;font-size:12px;margin:6px 0}
-td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f2f2f2}.num{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#176b2c;font-weight:bold}.bad{color:#a31515;font-weight:bold}
-.warn{background:#fff4d6;border:1px solid #e8c36a;padding:6px 10px;margin:8px 0}
-.scroll{overflow-x:auto;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;overflow-x:auto}
-.charts{display:flex;flex-wrap:wrap;gap:14px}.chart{border:1px solid #eee;padding:6px}
-"""
-
-
-def page(title: str, body: Iterable[str]) -> str:
-    """One self-contained HTML page: inline style, inline SVG, no scripts or links."""
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            + "".join(body) + "</body></html>\n")
-
-
-def table(header: list[str], rows: list[list[Any]], numeric: Iterable[int] = ()) -> str:
-    numeric = set(numeric)
-    e = html.escape
-    head = "".join(f"<th>{e(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(
-        f"<td class=\"num\">{e(str(v))}</td>" if i in numeric else f"<td>{e(str(v))}</td>"
-        for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def trace_section(trace: Trace) -> list[str]:
-    """The graph and the facts of a trace, for the lineage page and the run report."""
-    e = html.escape
-    out = [f'<div class="scroll">{trace_svg(trace)}</div>',
-           "<p>Boxes are executions, rounded boxes artifacts (green: where the trace starts; "
-           "red: missing on disk). Hover for URIs and properties.</p>"]
-    if trace.problems:
-        out.append('<div class="warn"><b>Incomplete record</b><ul>'
-                   + "".join(f"<li>{e(p)}</li>" for p in trace.problems) + "</ul></div>")
-    out.append(f"<pre>{e(trace_text(trace))}</pre>")
-    return out
-
-
-def trace_html(trace: Trace) -> str:
-    return page(f"Lineage: {trace.description}",
-                [f"<h1>Lineage of the {html.escape(trace.description)}</h1>"]
-                + trace_section(trace))
 
 
 def trace_json(trace: Trace) -> str:

@@ -1,60 +1,48 @@
-"""What a run produced, read back from ML Metadata and the artifacts it names.
+"""What a run produced, read back from the artifacts ML Metadata names.
 
-The runner knows which executions belong to a run; everything else (the
-anomalies, the metrics per slice, the blessing, the pushed version) is read
-from the store, so a summary is true to what was recorded.
+The metrics per slice, the threshold failures and the blessing (TFMA), the
+statistics, anomalies and schemas of the data (TFDV): read from the URIs the
+store gives for a run's executions, cached ones included (a cached step's
+outputs are that run's inputs too).  Whatever is absent (a run that stopped
+at the data gate, a deleted artifact) is None or empty, never raised.  The
+metrics table every report shows is defined here, once.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+from pipeline.config import KNOWN_METRICS
+from pipeline.lineage.runs import RunRecord, uri_exists
+from pipeline.lineage.store import custom
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
 SliceKey = tuple[tuple[str, Any], ...]  # () is the whole eval split
 
 
-def open_store(connection_config: metadata_store_pb2.ConnectionConfig
-               ) -> metadata_store.MetadataStore:
-    return metadata_store.MetadataStore(connection_config)
+class Column(NamedTuple):
+    """One column of the metrics table."""
+
+    metric: str  # the TFMA metric class
+    key: str  # the key TFMA stores its value under
+    header: str
 
 
-def sqlite_connection(path: str, must_exist: bool = False
-                      ) -> metadata_store_pb2.ConnectionConfig:
-    if must_exist and not os.path.exists(path):
-        raise FileNotFoundError(f"no metadata store at {path}: run the pipeline first")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-        if must_exist else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
-    return config
-
-
-def output_artifacts(store: metadata_store.MetadataStore, execution_id: int
-                     ) -> dict[str, list[metadata_store_pb2.Artifact]]:
-    """Output artifacts of an execution, by output key (cached outputs included)."""
-    events = store.get_events_by_execution_ids([execution_id])
-    keyed: dict[int, str] = {}
-    for e in events:
-        if e.type in (metadata_store_pb2.Event.OUTPUT,
-                      metadata_store_pb2.Event.DECLARED_OUTPUT):
-            keyed[e.artifact_id] = e.path.steps[0].key if e.path.steps else ""
-    by_key: dict[str, list[metadata_store_pb2.Artifact]] = {}
-    for artifact in store.get_artifacts_by_id(list(keyed)):
-        by_key.setdefault(keyed[artifact.id], []).append(artifact)
-    return by_key
-
-
-def custom_value(artifact: metadata_store_pb2.Artifact, name: str) -> Any:
-    if name not in artifact.custom_properties:
-        return None
-    value = artifact.custom_properties[name]
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
+# The metrics table of the run summary, the report, `tfxp diff` and the
+# notebooks, in column order.
+TABLE_METRICS = tuple(Column(metric, KNOWN_METRICS[metric], header) for metric, header in (
+    ("ExampleCount", "n"), ("AUC", "AUC"), ("BinaryAccuracy", "accuracy"),
+    ("Calibration", "Calibration"), ("FallOut", "FPR"), ("MissRate", "FNR")))
+# The fairness charts: (metric key, TFMA metric class, title).
+CHART_METRICS = (("fall_out", "FallOut", "false positive rate"),
+                 ("miss_rate", "MissRate", "false negative rate"))
 
 
 @dataclasses.dataclass
@@ -64,7 +52,7 @@ class Evaluation:
     failures: list[str]  # one readable line per failed threshold
 
 
-def _slice_key(raw) -> SliceKey:
+def _slice_key(raw: Any) -> SliceKey:
     return tuple((str(k), v.decode() if isinstance(v, bytes) else v) for k, v in raw)
 
 
@@ -99,10 +87,12 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
                 (s.column, s.bytes_value or s.int64_value or s.float_value)
                 for s in per_slice.slice_key.single_slice_keys))
             for f in per_slice.failures:
-                failures.append(f"{f.metric_key.name} on {where}: {f.metric_value.double_value.value:.4g}"
+                value = f.metric_value.double_value.value
+                failures.append(f"{f.metric_key.name} on {where}: {value:.4g}"
                                 f" ({f.message or 'threshold not met'})")
         for missing in validation.missing_slices:
-            failures.append(f"slice {list(missing.feature_keys) or 'overall'} missing from eval data")
+            failures.append(
+                f"slice {list(missing.feature_keys) or 'overall'} missing from eval data")
     if blessing_uri and os.path.exists(os.path.join(blessing_uri, "BLESSED")):
         blessed = True
     elif blessing_uri and os.path.exists(os.path.join(blessing_uri, "NOT_BLESSED")):
@@ -112,3 +102,139 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
 
 def finite(x: Optional[float]) -> bool:
     return x is not None and not math.isnan(x)
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def _splits(artifact: mlmd.Artifact) -> list[str]:
+    try:
+        return json.loads(custom(artifact, "split_names") or "[]")
+    except ValueError:
+        return []
+
+
+def statistics(record: RunRecord) -> dict[str, Any]:
+    """split -> DatasetFeatureStatistics of the data as ExampleGen split it."""
+    import tensorflow_data_validation as tfdv
+    a = record.first("ExampleStatistics", "statistics")  # not Transform's pre/post stats
+    out = {}
+    if a is None or not uri_exists(a.uri):
+        return out
+    for split in _splits(a):
+        path = os.path.join(a.uri, f"Split-{split}", "FeatureStats.pb")
+        if os.path.exists(path):
+            out[split] = tfdv.load_stats_binary(path).datasets[0]
+    return out
+
+
+def anomalies(record: RunRecord) -> dict[str, list[tuple[str, str]]]:
+    """"<node> <split>" -> [(feature, description)] from every data check's
+    `anomalies` output (the ExampleValidator's, and any other check's)."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    out: dict[str, list[tuple[str, str]]] = {}
+    for label, a in record.all("ExampleAnomalies", "anomalies"):
+        if not a.uri or not uri_exists(a.uri):
+            continue
+        node = label.split(".", 1)[0]
+        for split in _splits(a) or [""]:
+            path = os.path.join(a.uri, f"Split-{split}" if split else "", "SchemaDiff.pb")
+            if os.path.exists(path):
+                found = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
+                out[f"{node} {split}".strip()] = sorted(
+                    (f, info.description or info.short_description)
+                    for f, info in found.anomaly_info.items())
+    return out
+
+
+def load_schema(uri: Optional[str]) -> Optional["schema_pb2.Schema"]:
+    """The schema.pbtxt of a Schema artifact, or None if absent (deleted, never made)."""
+    import tensorflow_data_validation as tfdv
+    if not uri:
+        return None
+    path = os.path.join(uri, "schema.pbtxt")
+    return tfdv.load_schema_text(path) if os.path.exists(path) else None
+
+
+def schema_changes(record: RunRecord) -> Optional[list[str]]:
+    """How the schema inferred from this run's data differs from the curated one."""
+    from pipeline.schema import schema_diff
+    curated = load_schema(record.uri("Schema", "schema", has="schema_file"))
+    inferred = load_schema(record.uri("Schema", "schema", lacks="schema_file"))
+    if curated is None or inferred is None:
+        return None
+    return schema_diff(curated, inferred)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def evaluation(record: RunRecord) -> tuple[Optional[Evaluation], Any]:
+    """(metrics per slice and failures, the TFMA EvalConfig used) or (None, None)."""
+    import tensorflow_model_analysis as tfma
+
+    uri = record.uri("ModelEvaluation")
+    if not uri:
+        return None, None
+    result = read_evaluation(uri, record.uri("ModelBlessing"))
+    return result, tfma.load_eval_result(uri).config
+
+
+def thresholds(eval_config: Any, metric_class: str, key: SliceKey
+               ) -> tuple[Optional[float], Optional[float]]:
+    """(lower, upper) value bounds TFMA applies to this metric on this slice."""
+    from tensorflow_model_analysis.slicer import slicer_lib
+    lower = upper = None
+    if eval_config is None:
+        return lower, upper
+    for spec in eval_config.metrics_specs:
+        for metric in spec.metrics:
+            if metric.class_name != metric_class:
+                continue
+            for pst in metric.per_slice_thresholds:
+                applies = any(slicer_lib.SingleSliceSpec(spec=s).is_slice_applicable(key)
+                              for s in pst.slicing_specs)
+                bound = pst.threshold.value_threshold
+                if applies and pst.threshold.HasField("value_threshold"):
+                    if bound.HasField("lower_bound"):
+                        lower = bound.lower_bound.value
+                    if bound.HasField("upper_bound"):
+                        upper = bound.upper_bound.value
+    return lower, upper
+
+
+def slice_kinds(metrics: dict[SliceKey, dict[str, float]], eval_config: Any
+                ) -> list[list[str]]:
+    """The slicing specs of the evaluation, in configured order (overall excluded)."""
+    kinds: list[list[str]] = []
+    if eval_config is not None:
+        for s in eval_config.slicing_specs:
+            keys = list(s.feature_keys) or list(s.feature_values)
+            if keys and keys not in kinds:
+                kinds.append(keys)
+    for key in metrics:
+        names = [k for k, _ in key]
+        if names and names not in kinds:
+            kinds.append(names)
+    return kinds
+
+
+def sorted_slices(metrics: dict[SliceKey, dict[str, float]], kind: list[str]) -> list[SliceKey]:
+    """The slices of one kind, numbers in numeric order (hour 2 before hour 10)."""
+    keys = [k for k in metrics if [f for f, _ in k] == kind]
+
+    def order(k):
+        return [(0, float(v)) if isinstance(v, (int, float)) else (1, str(v)) for _, v in k]
+    return sorted(keys, key=order)
+
+
+def fmt_number(x: Optional[float]) -> str:
+    """Three decimals, '-' for a metric TFMA could not compute on a slice."""
+    return f"{x:.3f}" if finite(x) else "-"
+
+
+def fmt_metric(x: Optional[float], metric: str) -> str:
+    """A table cell: counts whole, other metrics as `fmt_number`."""
+    if metric == "ExampleCount" and finite(x):
+        return f"{x:.0f}"
+    return fmt_number(x)

@@ -17,416 +17,187 @@ imported, so `tfxp runs` and `tfxp lineage` answer in a second or two.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import os
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from pipeline.provenance import RUN_CONTEXT_TYPE, read_run
+from pipeline.errors import StoreError
+from pipeline.lineage.provenance import read_run
+from pipeline.lineage.runs import find_run, run_contexts
+from pipeline.lineage.store import RESOLVER_TYPE, RUN_CONTEXT_TYPE, STATES, Store, custom
 
 Q = mlmd.LineageSubgraphQueryOptions
 MAX_HOPS = 40
-STATES = {mlmd.Execution.COMPLETE: "executed", mlmd.Execution.CACHED: "cached",
-          mlmd.Execution.FAILED: "failed", mlmd.Execution.RUNNING: "running",
-          mlmd.Execution.NEW: "new", mlmd.Execution.CANCELED: "canceled"}
-# TFX records a resolver node's pick as an execution that outputs the artifact.
-RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
                    "tuner_fn", "module_file", "module_path")
 
 
-class StoreError(RuntimeError):
-    """No usable store, or nothing in it matching what was asked for."""
+# --------------------------------------------------------------------------- starting points
 
 
-# --------------------------------------------------------------------------- store
+def pushed_models(store: Store) -> list[mlmd.Artifact]:
+    """Pushed models, oldest first (by the version the Pusher wrote)."""
+    found = store.artifacts("type = 'PushedModel' AND custom_properties.pushed.int_value = 1")
+    return sorted(found, key=lambda a: (str(custom(a, "pushed_version") or ""), a.id))
 
 
-def connection_config(root: Optional[str] = None, sqlite: Optional[str] = None,
-                      mysql: Optional[str] = None, grpc: Optional[str] = None
-                      ) -> Union[mlmd.ConnectionConfig, mlmd.MetadataStoreClientConfig]:
-    """A connection from flags: a run root's SQLite file, another SQLite file,
-    MySQL as user@host:port/database (password from MLMD_MYSQL_PASSWORD), or an
-    ML Metadata gRPC service as host:port (what a Kubeflow cluster exposes)."""
-    grpc = grpc or os.environ.get("MLMD_GRPC_ADDRESS")
-    mysql = mysql or os.environ.get("MLMD_MYSQL")
-    if grpc:
-        host, _, port = grpc.rpartition(":")
-        if not host or not port.isdigit():
-            raise StoreError(f"--metadata-grpc wants HOST:PORT, got {grpc!r}")
-        return mlmd.MetadataStoreClientConfig(host=host, port=int(port))
-    config = mlmd.ConnectionConfig()
-    if mysql:
-        user, _, rest = mysql.rpartition("@")
-        hostport, _, database = rest.partition("/")
-        host, _, port = hostport.partition(":")
-        if not host or not database:
-            raise StoreError(f"--metadata-mysql wants USER@HOST[:PORT]/DATABASE, got {mysql!r}")
-        config.mysql.host, config.mysql.database = host, database
-        config.mysql.port = int(port or 3306)
-        config.mysql.user = user or "root"
-        config.mysql.password = os.environ.get("MLMD_MYSQL_PASSWORD", "")
-        return config
-    path = sqlite or (os.path.join(root, "metadata.sqlite") if root else None)
-    if not path:
-        raise StoreError("no metadata store given: pass --root, --metadata-sqlite, "
-                         "--metadata-mysql or --metadata-grpc")
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        where = os.path.dirname(path) or "."
-        raise StoreError(f"no ML Metadata store at {path}: nothing has run there yet "
-                         f"(run `tfxp run --root {where}` first)")
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READONLY
-    return config
+def producer(store: Store, artifact_id: int) -> Optional[mlmd.Execution]:
+    """The execution that made an artifact (not one that reused it from cache)."""
+    ids = [e.execution_id for e in store.store.get_events_by_artifact_ids([artifact_id])
+           if e.type in (mlmd.Event.OUTPUT, mlmd.Event.DECLARED_OUTPUT)]
+    executions = sorted(store.store.get_executions_by_id(ids),
+                        key=lambda e: (e.last_known_state != mlmd.Execution.COMPLETE, e.id))
+    return executions[0] if executions else None
 
 
-def open_metadata(config) -> metadata_store.MetadataStore:
-    """The store, or StoreError with a sentence a person can act on."""
+def resolve(store: Store, target: Optional[str]) -> tuple[str, list[int], Optional[str]]:
+    """(description, starting artifact ids, run) for a pushed version, a
+    model artifact id, a run, or by default the newest pushed model."""
+    if not run_contexts(store):
+        raise StoreError("the ML Metadata store holds no pipeline runs yet")
+    pushed = pushed_models(store)
+    if target is None:
+        if not pushed:
+            run = find_run(store, "latest")
+            return (f"run {run.name} (no model has been pushed yet)",
+                    run_outputs(store, run), run.name)
+        a = pushed[-1]
+        return _from_pushed(store, a, "served model")
+    for a in pushed:
+        if custom(a, "pushed_version") == target:
+            return _from_pushed(store, a, "pushed model")
+    if target.isdigit():
+        [model] = store.store.get_artifacts_by_id([int(target)]) or [None]
+        if model is not None and store.type_name(model.type_id) == "Model":
+            made = producer(store, model.id)
+            return (f"model artifact {model.id}", [model.id],
+                    store.run_of(made.id) if made else None)
     try:
-        store = metadata_store.MetadataStore(config)
-        store.get_context_types()
-    except Exception as e:  # ml_metadata raises its own errors with C++ text
-        raise StoreError(f"cannot open the ML Metadata store ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    return store
+        run = find_run(store, target)
+    except StoreError as e:
+        raise StoreError(f"{target!r} is not a pushed version, a model artifact id or "
+                         f"a run ({e})") from None
+    return f"run {run.name}", run_outputs(store, run), run.name
 
 
-# --------------------------------------------------------------------------- runs
+def _from_pushed(store: Store, a: mlmd.Artifact, what: str) -> tuple[str, list[int], Optional[str]]:
+    made = producer(store, a.id)
+    return (f"{what} version {custom(a, 'pushed_version')} "
+            f"({custom(a, 'pushed_destination')})", [a.id],
+            store.run_of(made.id) if made else None)
 
 
-@dataclasses.dataclass
-class NodeRun:
-    node_id: str
-    state: str  # executed | cached | failed | running | not run
-    execution_id: Optional[int] = None
-    seconds: float = 0.0
-    component: str = ""  # the component class (execution type)
+def run_outputs(store: Store, run: mlmd.Context) -> list[int]:
+    ids = [e.id for e in store.store.get_executions_by_context(run.id)]
+    return sorted({a for outs in store.outputs(ids).values() for _, a in outs})
 
 
-@dataclasses.dataclass
-class RunInfo:
-    run_id: str
-    pipeline: str
-    context_id: int
-    started: str
-    seconds: float
-    nodes: list[NodeRun]
-    blessed: Optional[bool] = None
-    pushed_version: Optional[str] = None
-    pushed_in_this_run: bool = False
-    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        failed = [n.node_id for n in self.nodes if n.state == "failed"]
-        if failed:
-            return f"stopped at {failed[0]}"
-        if any(n.state == "running" for n in self.nodes):
-            return "running or interrupted"
-        if self.pushed_version:
-            return "pushed" if self.pushed_in_this_run else "pushed (cached)"
-        if self.blessed is False:
-            return "not blessed"
-        if any(n.state == "not run" for n in self.nodes):
-            return "incomplete"
-        return "complete"
-
-    def node(self, node_id: str) -> Optional[NodeRun]:
-        return next((n for n in self.nodes if n.node_id == node_id), None)
+def resolved_in(store: Store, run: Optional[str]) -> list[int]:
+    """Artifacts a resolver picked in the run: baselines from earlier runs."""
+    if not run:
+        return []
+    context = store.run_context(run)
+    if context is None:
+        return []
+    resolvers = [e.id for e in store.store.get_executions_by_context(context.id)
+                 if store.type_name(e.type_id) == RESOLVER_TYPE]
+    return sorted({a for outs in store.outputs(resolvers).values() for _, a in outs})
 
 
-def _ms(t: int) -> str:
-    return datetime.datetime.fromtimestamp(t / 1000).isoformat(timespec="seconds")
+def _upstream(store: Store, start: list[int], own_models: list[int],
+              baselines: list[int] = ()) -> mlmd.LineageGraph:
+    options = Q(max_num_hops=MAX_HOPS, direction=Q.UPSTREAM)
+    options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, start))})"
+    # Cached executions only reused outputs; the query reaches their makers.
+    # A resolver "outputs" an existing artifact (the baseline): not its maker.
+    options.ending_executions.filter_query = (
+        f"last_known_state = CACHED OR type = '{RESOLVER_TYPE}'")
+    options.ending_executions.include_ending_nodes = False
+    # Baselines (another model, statistics a resolver picked): shown, not followed.
+    others = "type = 'Model'"
+    if own_models:
+        others += f" AND NOT(id IN ({', '.join(map(str, own_models))}))"
+    picked = [i for i in baselines if i not in own_models and i not in start]
+    if picked:
+        others = f"({others}) OR id IN ({', '.join(map(str, picked))})"
+    options.ending_artifacts.filter_query = others
+    options.ending_artifacts.include_ending_nodes = True
+    return store.store.get_lineage_subgraph(options)
 
 
-def custom(item, name: str) -> Any:
-    """A property or custom property of an MLMD node, as a Python value."""
-    for props in (item.properties, item.custom_properties):
-        if name in props:
-            value = props[name]
-            kind = value.WhichOneof("value")
-            if kind == "struct_value":
-                from google.protobuf import json_format
-                return json_format.MessageToDict(value.struct_value)
-            return getattr(value, kind) if kind else None
-    return None
+def _data_checks(store: Store, examples: list[int], run: str) -> mlmd.LineageGraph:
+    options = Q(max_num_hops=MAX_HOPS, direction=Q.DOWNSTREAM)
+    options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, examples))})"
+    options.ending_executions.filter_query = (
+        f"contexts_r.type = '{RUN_CONTEXT_TYPE}' AND contexts_r.name != '{run}'")
+    options.ending_executions.include_ending_nodes = False
+    return store.store.get_lineage_subgraph(
+        options, field_mask_paths=["artifacts", "executions", "events"])
 
 
-class Store:
-    """Read-only views over one ML Metadata store: runs, artifacts, traces."""
-
-    def __init__(self, store: metadata_store.MetadataStore):
-        self.store = store
-        self._types: dict[int, str] = {}
-
-    # -- small helpers
-    def type_name(self, type_id: int) -> str:
-        if type_id not in self._types:
-            for t in (list(self.store.get_artifact_types()) + list(self.store.get_execution_types())
-                      + list(self.store.get_context_types())):
-                self._types[t.id] = t.name
-        return self._types.get(type_id, "?")
-
-    def node_ids(self, execution_ids: Iterable[int]) -> dict[int, str]:
-        """execution id -> the pipeline node it ran (from its `node` context)."""
-        out = {}
-        for eid in execution_ids:
-            for c in self.store.get_contexts_by_execution(eid):
-                if self.type_name(c.type_id) == "node":
-                    out[eid] = c.name.split(".", 1)[-1]
-        return out
-
-    def run_of(self, execution_id: int) -> Optional[str]:
-        for c in self.store.get_contexts_by_execution(execution_id):
-            if self.type_name(c.type_id) == RUN_CONTEXT_TYPE:
-                return c.name
-        return None
-
-    def outputs(self, execution_ids: Iterable[int]) -> dict[int, list[tuple[str, int]]]:
-        """execution id -> [(output key, artifact id)]."""
-        out: dict[int, list[tuple[str, int]]] = {}
-        for e in self.store.get_events_by_execution_ids(list(execution_ids)):
-            if e.type in (mlmd.Event.OUTPUT, mlmd.Event.DECLARED_OUTPUT):
-                key = e.path.steps[0].key if e.path.steps else ""
-                out.setdefault(e.execution_id, []).append((key, e.artifact_id))
-        return out
-
-    # -- runs
-    def run_contexts(self) -> list[mlmd.Context]:
-        try:
-            runs = self.store.get_contexts_by_type(RUN_CONTEXT_TYPE)
-        except Exception:
-            runs = []
-        return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-
-    def runs(self) -> list[RunInfo]:
-        return [self.run_info(c) for c in self.run_contexts()]
-
-    def find_run(self, spec: Optional[str]) -> mlmd.Context:
-        """A run by id, unique prefix, 'latest' or 'previous'."""
-        runs = self.run_contexts()
-        if not runs:
-            raise StoreError("the ML Metadata store holds no pipeline runs yet")
-        if spec in (None, "latest"):
-            return runs[-1]
-        if spec == "previous":
-            if len(runs) < 2:
-                raise StoreError("there is only one run in the store")
-            return runs[-2]
-        exact = [c for c in runs if c.name == spec]
-        matches = exact or [c for c in runs if c.name.startswith(spec)]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise StoreError(f"no run {spec!r}; `tfxp runs` lists them")
-        raise StoreError(f"{spec!r} matches {len(matches)} runs: "
-                         + ", ".join(c.name for c in matches[:5]))
-
-    def run_info(self, run: mlmd.Context) -> RunInfo:
-        executions = sorted(self.store.get_executions_by_context(run.id),
-                            key=lambda e: (e.create_time_since_epoch, e.id))
-        names = self.node_ids(e.id for e in executions)
-        pipeline = next((c.name for e in executions[:1]
-                         for c in self.store.get_contexts_by_execution(e.id)
-                         if self.type_name(c.type_id) == "pipeline"), "")
-        nodes = [NodeRun(names.get(e.id, e.name), STATES.get(e.last_known_state, "unknown"),
-                         e.id, (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000,
-                         self.type_name(e.type_id)) for e in executions]
-        end = max((e.last_update_time_since_epoch for e in executions),
-                  default=run.create_time_since_epoch)
-        # Nodes the pipeline had by then that this run never reached.
-        seen = {n.node_id for n in nodes}
-        try:
-            all_nodes = self.store.get_contexts_by_type("node")
-        except Exception:
-            all_nodes = []
-        for c in sorted(all_nodes, key=lambda c: c.create_time_since_epoch):
-            pipe, _, node_id = c.name.partition(".")
-            if pipe == pipeline and node_id not in seen and c.create_time_since_epoch <= end:
-                nodes.append(NodeRun(node_id, "not run"))
-        info = RunInfo(run.name, pipeline, run.id, _ms(run.create_time_since_epoch),
-                       (end - run.create_time_since_epoch) / 1000, nodes,
-                       provenance=read_run(run))
-        outputs = self.outputs(e.id for e in executions)
-        by_id = {e.id: e for e in executions}
-        ids = [a for outs in outputs.values() for _, a in outs]
-        artifacts = {a.id: a for a in self.store.get_artifacts_by_id(ids)} if ids else {}
-        for eid, outs in outputs.items():
-            for _, aid in outs:
-                a = artifacts.get(aid)
-                if a is None:
-                    continue
-                kind = self.type_name(a.type_id)
-                if kind == "ModelBlessing" and custom(a, "blessed") is not None:
-                    info.blessed = custom(a, "blessed") == 1
-                if kind == "PushedModel" and custom(a, "pushed") == 1:
-                    info.pushed_version = custom(a, "pushed_version")
-                    info.pushed_in_this_run = (by_id[eid].last_known_state
-                                               == mlmd.Execution.COMPLETE)
-        return info
-
-    # -- starting points
-    def _artifacts(self, query: str) -> list[mlmd.Artifact]:
-        return list(self.store.get_artifacts(
-            list_options=metadata_store.ListOptions(filter_query=query)))
-
-    def pushed_models(self) -> list[mlmd.Artifact]:
-        """Pushed models, oldest first (by the version the Pusher wrote)."""
-        found = self._artifacts("type = 'PushedModel' AND custom_properties.pushed.int_value = 1")
-        return sorted(found, key=lambda a: (str(custom(a, "pushed_version") or ""), a.id))
-
-    def producer(self, artifact_id: int) -> Optional[mlmd.Execution]:
-        """The execution that made an artifact (not one that reused it from cache)."""
-        ids = [e.execution_id for e in self.store.get_events_by_artifact_ids([artifact_id])
-               if e.type in (mlmd.Event.OUTPUT, mlmd.Event.DECLARED_OUTPUT)]
-        executions = sorted(self.store.get_executions_by_id(ids),
-                            key=lambda e: (e.last_known_state != mlmd.Execution.COMPLETE, e.id))
-        return executions[0] if executions else None
-
-    def resolve(self, target: Optional[str]) -> tuple[str, list[int], Optional[str]]:
-        """(description, starting artifact ids, run) for a pushed version, a
-        model artifact id, a run, or by default the newest pushed model."""
-        if not self.run_contexts():
-            raise StoreError("the ML Metadata store holds no pipeline runs yet")
-        pushed = self.pushed_models()
-        if target is None:
-            if not pushed:
-                run = self.find_run("latest")
-                return (f"run {run.name} (no model has been pushed yet)",
-                        self.run_outputs(run), run.name)
-            a = pushed[-1]
-            return self._from_pushed(a, "served model")
-        for a in pushed:
-            if custom(a, "pushed_version") == target:
-                return self._from_pushed(a, "pushed model")
-        if target.isdigit():
-            [model] = self.store.get_artifacts_by_id([int(target)]) or [None]
-            if model is not None and self.type_name(model.type_id) == "Model":
-                made = self.producer(model.id)
-                return (f"model artifact {model.id}", [model.id],
-                        self.run_of(made.id) if made else None)
-        try:
-            run = self.find_run(target)
-        except StoreError as e:
-            raise StoreError(f"{target!r} is not a pushed version, a model artifact id or "
-                             f"a run ({e})") from None
-        return f"run {run.name}", self.run_outputs(run), run.name
-
-    def _from_pushed(self, a: mlmd.Artifact, what: str) -> tuple[str, list[int], Optional[str]]:
-        made = self.producer(a.id)
-        return (f"{what} version {custom(a, 'pushed_version')} "
-                f"({custom(a, 'pushed_destination')})", [a.id],
-                self.run_of(made.id) if made else None)
-
-    def run_outputs(self, run: mlmd.Context) -> list[int]:
-        ids = [e.id for e in self.store.get_executions_by_context(run.id)]
-        return sorted({a for outs in self.outputs(ids).values() for _, a in outs})
-
-    # -- the trace
-    def resolved_in(self, run: Optional[str]) -> list[int]:
-        """Artifacts a resolver picked in the run: baselines from earlier runs."""
-        if not run:
-            return []
-        context = self.store.get_context_by_type_and_name(RUN_CONTEXT_TYPE, run)
-        if context is None:
-            return []
-        resolvers = [e.id for e in self.store.get_executions_by_context(context.id)
-                     if self.type_name(e.type_id) == RESOLVER_TYPE]
-        return sorted({a for outs in self.outputs(resolvers).values() for _, a in outs})
-
-    def _upstream(self, start: list[int], own_models: list[int],
-                  baselines: list[int] = ()) -> mlmd.LineageGraph:
-        options = Q(max_num_hops=MAX_HOPS, direction=Q.UPSTREAM)
-        options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, start))})"
-        # Cached executions only reused outputs; the query reaches their makers.
-        # A resolver "outputs" an existing artifact (the baseline): not its maker.
-        options.ending_executions.filter_query = (
-            f"last_known_state = CACHED OR type = '{RESOLVER_TYPE}'")
-        options.ending_executions.include_ending_nodes = False
-        # Baselines (another model, statistics a resolver picked): shown, not followed.
-        others = "type = 'Model'"
-        if own_models:
-            others += f" AND NOT(id IN ({', '.join(map(str, own_models))}))"
-        picked = [i for i in baselines if i not in own_models and i not in start]
-        if picked:
-            others = f"({others}) OR id IN ({', '.join(map(str, picked))})"
-        options.ending_artifacts.filter_query = others
-        options.ending_artifacts.include_ending_nodes = True
-        return self.store.get_lineage_subgraph(options)
-
-    def _data_checks(self, examples: list[int], run: str) -> mlmd.LineageGraph:
-        options = Q(max_num_hops=MAX_HOPS, direction=Q.DOWNSTREAM)
-        options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, examples))})"
-        options.ending_executions.filter_query = (
-            f"contexts_r.type = '{RUN_CONTEXT_TYPE}' AND contexts_r.name != '{run}'")
-        options.ending_executions.include_ending_nodes = False
-        return self.store.get_lineage_subgraph(
-            options, field_mask_paths=["artifacts", "executions", "events"])
-
-    def trace(self, target: Optional[str] = None) -> "Trace":
-        """The trace for a pushed version, model id or run (default: the served model)."""
-        description, start, run = self.resolve(target)
-        if not start:
-            raise StoreError(f"{description}: no artifacts were recorded")
-        kinds = {a.id: self.type_name(a.type_id) for a in self.store.get_artifacts_by_id(start)}
-        own = [i for i in start if kinds[i] == "Model"]
-        if not own:  # a pushed model: the model its Pusher took
-            near = self.store.get_lineage_subgraph(
-                _options(start, Q.UPSTREAM, 2), field_mask_paths=["artifacts"])
-            own = [a.id for a in near.artifacts if self.type_name(a.type_id) == "Model"]
-        baselines = self.resolved_in(run)
-        graph = self._upstream(start, own, baselines)
-        made = {e.artifact_id for e in graph.events if e.type == mlmd.Event.OUTPUT}
-        takes = {e.execution_id for e in graph.events if e.type == mlmd.Event.INPUT}
-        producer_of = {e.artifact_id: e.execution_id for e in graph.events
-                       if e.type == mlmd.Event.OUTPUT}
-        roots = [a.id for a in graph.artifacts if self.type_name(a.type_id) == "Examples"
-                 and a.id in made and producer_of[a.id] not in takes]
-        if roots and run:
-            down = self._data_checks(roots, run)
-            known = {a.id for a in graph.artifacts}
-            model_side = {e.id for e in graph.executions}
-            made_by = {ev.artifact_id: ev.execution_id for ev in down.events
-                       if ev.type == mlmd.Event.OUTPUT}
-            # New artifacts not made on the model's own path (Transform's side
-            # outputs are not checks on the data).
-            checks = [a.id for a in down.artifacts
-                      if a.id not in known and made_by.get(a.id) not in model_side]
-            if checks:  # their makers, which may be earlier runs' executions
-                graph.MergeFrom(self._upstream(checks, own, baselines))
-            # Checks that produce nothing (a gate) have no maker to find: keep them.
-            producing = {e.execution_id for e in down.events if e.type == mlmd.Event.OUTPUT}
-            known_e = {e.id for e in graph.executions}
-            for e in down.executions:
-                if e.id not in producing and e.id not in known_e:
-                    graph.executions.append(e)
-                    graph.events.extend(ev for ev in down.events if ev.execution_id == e.id)
-        # What the Evaluator wrote besides the blessing: the metrics.
-        outs = self.outputs(e.id for e in graph.executions)
+def trace(store: Store, target: Optional[str] = None) -> "Trace":
+    """The trace for a pushed version, model id or run (default: the served model)."""
+    description, start, run = resolve(store, target)
+    if not start:
+        raise StoreError(f"{description}: no artifacts were recorded")
+    kinds = {a.id: store.type_name(a.type_id) for a in store.store.get_artifacts_by_id(start)}
+    own = [i for i in start if kinds[i] == "Model"]
+    if not own:  # a pushed model: the model its Pusher took
+        near = store.store.get_lineage_subgraph(
+            _options(start, Q.UPSTREAM, 2), field_mask_paths=["artifacts"])
+        own = [a.id for a in near.artifacts if store.type_name(a.type_id) == "Model"]
+    baselines = resolved_in(store, run)
+    graph = _upstream(store, start, own, baselines)
+    made = {e.artifact_id for e in graph.events if e.type == mlmd.Event.OUTPUT}
+    takes = {e.execution_id for e in graph.events if e.type == mlmd.Event.INPUT}
+    producer_of = {e.artifact_id: e.execution_id for e in graph.events
+                   if e.type == mlmd.Event.OUTPUT}
+    roots = [a.id for a in graph.artifacts if store.type_name(a.type_id) == "Examples"
+             and a.id in made and producer_of[a.id] not in takes]
+    if roots and run:
+        down = _data_checks(store, roots, run)
         known = {a.id for a in graph.artifacts}
-        extra = [a for a in self.store.get_artifacts_by_id(
-            [aid for o in outs.values() for _, aid in o if aid not in known])
-            if self.type_name(a.type_id) == "ModelEvaluation"]
-        if extra:
-            graph.artifacts.extend(extra)
-            wanted = {a.id for a in extra}
-            graph.events.extend(ev for ev in self.store.get_events_by_artifact_ids(list(wanted))
-                                if ev.type == mlmd.Event.OUTPUT
-                                and ev.execution_id in {e.id for e in graph.executions})
-        return Trace.build(self, description, run, start, graph, roots, own)
+        model_side = {e.id for e in graph.executions}
+        made_by = {ev.artifact_id: ev.execution_id for ev in down.events
+                   if ev.type == mlmd.Event.OUTPUT}
+        # New artifacts not made on the model's own path (Transform's side
+        # outputs are not checks on the data).
+        checks = [a.id for a in down.artifacts
+                  if a.id not in known and made_by.get(a.id) not in model_side]
+        if checks:  # their makers, which may be earlier runs' executions
+            graph.MergeFrom(_upstream(store, checks, own, baselines))
+        # Checks that produce nothing (a gate) have no maker to find: keep them.
+        producing = {e.execution_id for e in down.events if e.type == mlmd.Event.OUTPUT}
+        known_e = {e.id for e in graph.executions}
+        for e in down.executions:
+            if e.id not in producing and e.id not in known_e:
+                graph.executions.append(e)
+                graph.events.extend(ev for ev in down.events if ev.execution_id == e.id)
+    # What the Evaluator wrote besides the blessing: the metrics.
+    outs = store.outputs(e.id for e in graph.executions)
+    known = {a.id for a in graph.artifacts}
+    extra = [a for a in store.store.get_artifacts_by_id(
+        [aid for o in outs.values() for _, aid in o if aid not in known])
+        if store.type_name(a.type_id) == "ModelEvaluation"]
+    if extra:
+        graph.artifacts.extend(extra)
+        wanted = {a.id for a in extra}
+        graph.events.extend(ev for ev in store.store.get_events_by_artifact_ids(list(wanted))
+                            if ev.type == mlmd.Event.OUTPUT
+                            and ev.execution_id in {e.id for e in graph.executions})
+    return Trace.build(store, description, run, start, graph, roots, own)
 
 
-def _options(start: list[int], direction, hops: int) -> Q:
+def _options(start: list[int], direction: int, hops: int) -> Q:
     options = Q(max_num_hops=hops, direction=direction)
     options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, start))})"
     return options
 
 
-# --------------------------------------------------------------------------- trace
+# --------------------------------------------------------------------------- the graph
 
 
 @dataclasses.dataclass
@@ -501,7 +272,7 @@ class Trace:
                      if store.type_name(a.type_id) == "ModelBlessing"}
         own = sorted(set(own_models))
         # A model can be its own baseline (re-evaluated after its first blessing).
-        resolved = set(store.resolved_in(run)) - set(start) - set(own)
+        resolved = set(resolved_in(store, run)) - set(start) - set(own)
         for a in artifacts.values():
             uri = a.uri or None
             state = "present"
@@ -649,10 +420,7 @@ def _json(text: Any) -> Any:
 def _run_facts(store: Store, run: Optional[str]) -> dict[str, str]:
     if not run:
         return {}
-    try:
-        context = store.store.get_context_by_type_and_name(RUN_CONTEXT_TYPE, run)
-    except Exception:
-        return {}
+    context = store.run_context(run)
     return read_run(context) if context else {}
 
 
@@ -673,9 +441,3 @@ def layers(trace: Trace) -> dict[str, int]:
     for k in trace.nodes:
         visit(k)
     return depth
-
-
-def open_store_from(root: Optional[str] = None, sqlite: Optional[str] = None,
-                    mysql: Optional[str] = None, grpc: Optional[str] = None) -> Store:
-    """The `Store` for command-line flags (see `connection_config`)."""
-    return Store(open_metadata(connection_config(root, sqlite, mysql, grpc)))

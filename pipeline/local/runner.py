@@ -12,14 +12,13 @@ import datetime
 import time
 from typing import Callable, Optional
 
-from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 from tfx.orchestration import metadata
 from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils, tfx_runner
 from tfx.proto.orchestration import pipeline_pb2
 
-EXECUTED, CACHED, FAILED, NOT_RUN = "executed", "cached", "failed", "not run"
+from pipeline.lineage.store import FAILED, NOT_RUN, execution_state, open_store
 
 
 @dataclasses.dataclass
@@ -50,15 +49,6 @@ class RunResult:
 
 
 Listener = Callable[[str, NodeResult], None]  # ("start" | "end", result)
-
-
-def _execution_state(connection_config, execution_id: Optional[int]) -> str:
-    if execution_id is None:
-        return EXECUTED  # system nodes (resolvers) record no execution of their own
-    with metadata.Metadata(connection_config) as m:
-        [execution] = m.store.get_executions_by_id([execution_id])
-    cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
-    return CACHED if cached else EXECUTED
 
 
 class LocalRunner(tfx_runner.IrBasedRunner):
@@ -105,6 +95,6 @@ class LocalRunner(tfx_runner.IrBasedRunner):
                 break
             record.seconds = time.monotonic() - started
             record.execution_id = info.execution_id if info else None
-            record.state = _execution_state(connection, record.execution_id)
+            record.state = execution_state(open_store(connection), record.execution_id)
             self._listener("end", record)
         return result

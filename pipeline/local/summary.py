@@ -1,43 +1,39 @@
 """Readable text for a person at the end of `tfxp run`."""
 from __future__ import annotations
 
-from typing import Optional
+from pipeline.config import PipelineConfig
+from pipeline.lineage.results import (
+    TABLE_METRICS,
+    Column,
+    SliceKey,
+    finite,
+    fmt_metric,
+    slice_label,
+)
+from pipeline.lineage.store import CACHED, EXECUTED
+from pipeline.local.run import Outcome
+from pipeline.local.runner import NodeResult
 
-from pipeline.config import KNOWN_METRICS, PipelineConfig
-from pipeline.local_run import Outcome
-from pipeline.results import SliceKey, finite, slice_label
-from pipeline.runners.local import NodeResult
-
-COLUMNS = ("ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate")
-HEADERS = {"ExampleCount": "n", "BinaryAccuracy": "accuracy", "FallOut": "FPR",
-           "MissRate": "FNR"}
+MAX_ROWS_PER_KIND = 8
 
 
 def progress_line(event: str, node: NodeResult) -> str:
+    """One line per node as it starts or ends: state and seconds."""
     if event == "start":
         return f"  > {node.node_id} ..."
     return f"  {'x' if node.error else '='} {node.node_id:<32} {node.state:<9} {node.seconds:6.1f}s"
 
 
-def _fmt(value: Optional[float], metric: str) -> str:
-    if not finite(value):
-        return "-"
-    return f"{value:.0f}" if metric == "ExampleCount" else f"{value:.3f}"
-
-
-MAX_ROWS_PER_KIND = 8
-
-
-def _row(label: str, values: dict[str, float], cols: list[str], width: int) -> str:
+def _row(label: str, values: dict[str, float], cols: list[Column], width: int) -> str:
     return (f"    {label:<{width}} "
-            + " ".join(f"{_fmt(values.get(KNOWN_METRICS[c]), c):>9}" for c in cols))
+            + " ".join(f"{fmt_metric(values.get(c.key), c.metric):>9}" for c in cols))
 
 
 def metrics_table(metrics: dict[SliceKey, dict[str, float]], cfg: PipelineConfig) -> list[str]:
     """Overall and per-slice rows; a kind with many slices shows its range."""
-    cols = [c for c in COLUMNS if any(KNOWN_METRICS[c] in m for m in metrics.values())]
+    cols = [c for c in TABLE_METRICS if any(c.key in m for m in metrics.values())]
     width = 28
-    lines = [f"    {'slice':<{width}} " + " ".join(f"{HEADERS.get(c, c):>9}" for c in cols)]
+    lines = [f"    {'slice':<{width}} " + " ".join(f"{c.header:>9}" for c in cols)]
     if () in metrics:
         lines.append(_row("overall", metrics[()], cols, width))
     for spec in cfg.evaluation.slices:
@@ -49,10 +45,9 @@ def metrics_table(metrics: dict[SliceKey, dict[str, float]], cfg: PipelineConfig
         for bound, pick in (("min", min), ("max", max)):
             values = {}
             for c in cols:
-                found = [metrics[k][KNOWN_METRICS[c]] for k in keys
-                         if finite(metrics[k].get(KNOWN_METRICS[c]))]
+                found = [metrics[k][c.key] for k in keys if finite(metrics[k].get(c.key))]
                 if found:
-                    values[KNOWN_METRICS[c]] = pick(found)
+                    values[c.key] = pick(found)
             lines.append(_row(f"{'/'.join(spec)} ({len(keys)}) {bound}", values, cols, width))
     return lines
 
@@ -69,9 +64,10 @@ def _drift_lines(outcome: Outcome) -> list[str]:
 
 
 def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
+    """The end of `tfxp run`: what ran, the data verdict, the metrics, the push."""
     run = outcome.run
-    executed = sum(n.state == "executed" for n in run.nodes)
-    cached = sum(n.state == "cached" for n in run.nodes)
+    executed = sum(n.state == EXECUTED for n in run.nodes)
+    cached = sum(n.state == CACHED for n in run.nodes)
     total = sum(n.seconds for n in run.nodes)
     lines = ["", f"Run {run.run_id} of {run.pipeline_name}: {executed} executed, "
              f"{cached} from cache, {total:.1f}s"]

@@ -13,7 +13,7 @@ first run there is none; the candidate itself is then the baseline, so
 change thresholds (`max_decrease`) compare the model with itself and pass,
 as they are skipped when TFX has no baseline.
 
-It runs as `python -m pipeline.kfp_baseline --executor_input {{$}}
+It runs as `python -m pipeline.kubeflow.container.baseline --executor_input {{$}}
 --serving_dir DIR`, with the candidate model as input artifact `model` and
 the baseline as output artifact `model` (a copy, in TFX's model layout).
 """
@@ -26,7 +26,7 @@ import shutil
 import sys
 from typing import Optional
 
-from pipeline.kfp_entrypoint import local_path
+from pipeline.kubeflow.container.entrypoint import local_path
 
 SERVING_SUBDIR = "Format-Serving"  # tfx.utils.path_utils' serving model dir
 
@@ -55,7 +55,8 @@ def resolve_baseline(candidate_dir: str, serving_dir: str, output_dir: str) -> d
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipeline.kfp_baseline", description=__doc__)
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.baseline",
+                                     description=__doc__)
     parser.add_argument("--executor_input", required=True)
     parser.add_argument("--serving_dir", required=True)
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ SCHEME_DIRS = {"minio://": "minio", "s3://": "s3", "gs://": "gcs"}
 # Overridable so a local rehearsal can stand in for the launcher's mounts.
 ROOT_ENV = "TFXP_LAUNCHER_ROOT"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
+MODULE = f"{__package__}.entrypoint"  # what `python -m` runs, also when run that way
 
 
 def local_path(uri: str, root: Optional[str] = None) -> str:
@@ -96,7 +97,7 @@ def _run_executor(args: list[str]) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """`python -m pipeline.kfp_entrypoint ROLE <TFX entrypoint args>`.
+    """`python -m pipeline.kubeflow.container.entrypoint ROLE <TFX entrypoint args>`.
 
     ROLE is `executor` (TFX's executor entrypoint), `driver` (the file-based
     ExampleGen driver alone) or `example_gen`: the driver, then the executor
@@ -108,7 +109,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     roles = {"executor": [_run_executor], "driver": [_run_driver],
              "example_gen": [_run_driver, _run_executor]}
     if not argv or argv[0] not in roles:
-        print(f"usage: python -m pipeline.kfp_entrypoint {{{'|'.join(roles)}}} ARGS...",
+        print(f"usage: python -m {MODULE} {{{'|'.join(roles)}}} ARGS...",
               file=sys.stderr)
         return 2
     args = localize_invocation(argv[1:])

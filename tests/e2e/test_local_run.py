@@ -6,11 +6,12 @@ import os
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import load_config
-from pipeline.local_run import EXIT_DATA_REJECTED, EXIT_NOT_BLESSED, RunPaths, run_pipeline
-from pipeline.results import open_store, sqlite_connection
-from pipeline.runners.local import CACHED, EXECUTED, NOT_RUN
+from pipeline.errors import ExitCode
+from pipeline.layout import RunLayout
+from pipeline.lineage.store import CACHED, EXECUTED, NOT_RUN, open_store, sqlite_connection
+from pipeline.local.run import run_pipeline
 from tests.datasets import drop_column, taxi_sample, text_in_numeric_column, unseen_category
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +22,7 @@ NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "Exam
 RESOLVERS = {"latest_blessed_model_resolver", "drift_baseline_resolver"}
 
 
-def served_versions(paths: RunPaths) -> dict[str, str]:
+def served_versions(paths: RunLayout) -> dict[str, str]:
     """version -> digest of its saved_model.pb, for everything TF Serving would see."""
     if not os.path.isdir(paths.serving):
         return {}
@@ -55,7 +56,7 @@ def first_run(cfg, sample, root):
     out = io.StringIO()
     with redirect_stdout(out):
         code = main(["run", "--root", root, "--data", sample])
-    return code, out.getvalue(), RunPaths.under(root, cfg)
+    return code, out.getvalue(), RunLayout.under(root, cfg)
 
 
 def test_first_run_pushes_a_saved_model(first_run):
@@ -127,7 +128,7 @@ def test_bad_data_is_rejected_before_training(cfg, root, first_run, tmp_path, ch
     before = served_versions(paths)
     bad = taxi_sample(str(tmp_path), every=3, change=change)
     outcome = run_pipeline(cfg, root, data_path=bad)
-    assert outcome.exit_code == EXIT_DATA_REJECTED
+    assert outcome.exit_code == ExitCode.DATA_REJECTED
     assert feature in {f for _, f, _ in outcome.anomalies}
     states = {n.node_id: n.state for n in outcome.run.nodes}
     assert states["ExampleValidator"] == EXECUTED
@@ -140,7 +141,7 @@ def test_impossible_thresholds_are_not_blessed(sample, root, first_run):
     before = served_versions(paths)
     strict = load_config(overrides={"evaluation.thresholds": [{"metric": "AUC", "lower": 0.9999}]})
     outcome = run_pipeline(strict, root, data_path=sample)
-    assert outcome.exit_code == EXIT_NOT_BLESSED
+    assert outcome.exit_code == ExitCode.NOT_BLESSED
     assert outcome.evaluation.blessed is False
     assert any(f.startswith("auc on overall") for f in outcome.evaluation.failures)
     states = {n.node_id: n.state for n in outcome.run.nodes}

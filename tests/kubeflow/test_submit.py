@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from pipeline.submit import Auth, SubmitError, auth_from_env, submit
+from pipeline.errors import SubmitError
+from pipeline.kubeflow.submit import Auth, auth_from_env, submit
 
 TOKEN = "t0ken-under-test-9f3a"
 
@@ -50,7 +51,8 @@ def _handler(state: FakeKfp):
 
         def _route(self, method: str) -> None:
             body = self._body() if method == "POST" else b""
-            state.requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.requests.append((method, self.path, headers))
             if state.refuse:
                 return self._send(state.refuse, {"error": "denied", "code": 16})
             if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":

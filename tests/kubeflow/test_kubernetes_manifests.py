@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
-from pipeline.runners.kubeflow import REPO_ROOT, serving_dir
+from pipeline.kubeflow.compiler import REPO_ROOT, serving_dir
 
 K8S = REPO_ROOT / "kubernetes"
 DOCKERFILE = K8S / "Dockerfile"
@@ -110,7 +110,7 @@ def test_image_layout_matches_the_kubeflow_config():
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1].split(":")[0] not in ("root", "0")
     # The launcher stages artifacts at its scheme directories as this user.
-    from pipeline.kfp_entrypoint import SCHEME_DIRS
+    from pipeline.kubeflow.container.entrypoint import SCHEME_DIRS
     [chown] = [r for r in run_instructions() if "chown" in r]
     for directory in SCHEME_DIRS.values():
         assert f"/{directory}" in chown.split("chown", 1)[1], directory

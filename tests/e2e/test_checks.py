@@ -10,10 +10,19 @@ import os
 import pytest
 
 from pipeline.config import load_config
-from pipeline.local_run import EXIT_DATA_REJECTED, EXIT_NOT_BLESSED, RunPaths, run_pipeline
-from pipeline.results import custom_value, open_store, output_artifacts, sqlite_connection
-from pipeline.runners.local import EXECUTED, FAILED, NOT_RUN
-from pipeline.summary import summary
+from pipeline.errors import ExitCode
+from pipeline.layout import RunLayout
+from pipeline.lineage.store import (
+    EXECUTED,
+    FAILED,
+    NOT_RUN,
+    custom,
+    open_store,
+    output_artifacts,
+    sqlite_connection,
+)
+from pipeline.local.run import run_pipeline
+from pipeline.local.summary import summary
 from tests.datasets import taxi_sample
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +49,7 @@ def shift_fares_and_payments(header, rows):
     return header, out
 
 
-def served(paths: RunPaths) -> dict:
+def served(paths: RunLayout) -> dict:
     if not os.path.isdir(paths.serving):
         return {}
     return {v: hashlib.sha256(open(os.path.join(paths.serving, v, "saved_model.pb"), "rb")
@@ -82,7 +91,7 @@ def test_first_run_has_no_baseline_passes_the_serving_check_and_pushes(first):
     store = open_store(sqlite_connection(outcome.paths.metadata, must_exist=True))
     [blessing] = output_artifacts(
         store, outcome.run.node("ServingCheck").execution_id)["blessing"]
-    assert custom_value(blessing, "blessed") == 1
+    assert custom(blessing, "blessed") == 1
     assert len(served(outcome.paths)) == 1
 
 
@@ -91,7 +100,7 @@ def test_drifted_data_stops_the_run_before_training(first, root, drifted):
     cfg = config()
     outcome = run_pipeline(cfg, root, data_path=drifted)
     text = summary(outcome, cfg)
-    assert outcome.exit_code == EXIT_DATA_REJECTED, text
+    assert outcome.exit_code == ExitCode.DATA_REJECTED, text
     assert outcome.status == "data_drift"
     assert {d.feature for d in outcome.drift} == {"fare", "payment_type"}
     states = {n.node_id: n.state for n in outcome.run.nodes}
@@ -121,7 +130,7 @@ def test_drift_with_action_warn_trains_and_warns(warned):
 
 def test_failed_serving_check_is_not_pushed_and_says_why(warned):
     outcome, text, before = warned
-    assert outcome.exit_code == EXIT_NOT_BLESSED, text
+    assert outcome.exit_code == ExitCode.NOT_BLESSED, text
     states = {n.node_id: n.state for n in outcome.run.nodes}
     assert states["ServingCheck"] == EXECUTED and states["Pusher"] == EXECUTED
     blessed, reason = outcome.serving_check

@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-
-NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+NOTEBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "notebooks")
 pytestmark = pytest.mark.e2e
 
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 import yaml
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.config import ConfigError
-from pipeline.scaffold import class_name, scaffold
+from pipeline.cli.main import main
+from pipeline.cli.new_component import class_name, scaffold
+from pipeline.errors import ScaffoldError
 
 
 def test_generated_component_passes_its_own_test(tmp_path):
@@ -26,14 +26,15 @@ def test_generated_component_passes_its_own_test(tmp_path):
 
 def test_never_overwrites_and_rejects_bad_names(tmp_path):
     scaffold("label_audit", str(tmp_path))
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ScaffoldError, match="already exists"):
         scaffold("label_audit", str(tmp_path))
     for bad in ("LabelAudit", "label-audit", "1st", "class"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ScaffoldError, match="lower_snake_case"):
             scaffold(bad, str(tmp_path))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ScaffoldError):
         from argparse import Namespace
-        from pipeline.scaffold import cmd_new_component
+
+        from pipeline.cli.new_component import cmd_new_component
         cmd_new_component(Namespace(name="label_audit", dir=str(tmp_path)))
 
 

@@ -9,9 +9,9 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.lineage import open_store_from
-from pipeline.provenance import project_version
+from pipeline.cli.main import main
+from pipeline.lineage.provenance import project_version
+from pipeline.lineage.store import open_store_from
 from tests.lineage_runs import served_version
 
 EXTERNAL = re.compile(r"https?://|<script|<link|\bsrc=|@import|url\((?!#)", re.I)
@@ -35,7 +35,7 @@ def test_missing_store_says_so(tmp_path):
 
 
 def test_empty_store_says_so(tmp_path):
-    from pipeline.results import open_store, sqlite_connection
+    from pipeline.lineage.store import open_store, sqlite_connection
     open_store(sqlite_connection(str(tmp_path / "metadata.sqlite")))  # a fresh, empty store
     for command in ("lineage", "report", "diff"):
         code, _, err = tfxp(command, "--root", str(tmp_path))
@@ -181,14 +181,15 @@ def test_html_lineage_opens_offline(lineage_runs, tmp_path):
                       "--output", str(target))
     assert code == 0
     text = target.read_text()
-    assert "<svg" in text and lineage_runs.csv[1 if lineage_runs.statuses[1] == "pushed" else 0] in text
+    served_data = lineage_runs.csv[1 if lineage_runs.statuses[1] == "pushed" else 0]
+    assert "<svg" in text and served_data in text
     assert not EXTERNAL.search(text), EXTERNAL.search(text)
 
 
 @pytest.mark.e2e
 def test_report_has_every_slice_the_thresholds_and_no_external_url(lineage_runs, tmp_path):
-    from pipeline.report import evaluation, run_record
-    from pipeline.results import slice_label
+    from pipeline.lineage.results import evaluation, slice_label
+    from pipeline.lineage.runs import run_record
     cfg = lineage_runs.cfg
     run_id = lineage_runs.run_ids[1]
     target = tmp_path / "report.html"

@@ -15,10 +15,11 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import load_config
-from pipeline.runners import kubeflow
-from pipeline.runners.kubeflow import REPO_ROOT, CompileError
+from pipeline.errors import CompileError
+from pipeline.kubeflow import compiler as kubeflow
+from pipeline.kubeflow.compiler import REPO_ROOT
 
 IMAGE = "registry.example.com/ml/tfx-kfp-reference:test-7"
 CLUSTER_BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
@@ -88,7 +89,10 @@ def test_every_component_is_a_container_task_with_the_image(compiled):
 
 def test_model_code_by_dotted_path_importable(compiled):
     t = tasks(compiled)
-    const = lambda task, key: t[task]["inputs"]["parameters"][key]["runtimeValue"]["constant"]
+
+    def const(task, key):
+        return t[task]["inputs"]["parameters"][key]["runtimeValue"]["constant"]
+
     assert const("Transform", "preprocessing_fn") == "models.preprocessing.preprocessing_fn"
     assert const("Trainer", "run_fn") == "models.model.run_fn"
     text = compiled["text"]
@@ -163,11 +167,11 @@ def test_tfx_tasks_run_through_the_local_path_entrypoint(compiled):
     """Fix 3: artifacts at the launcher's local paths (minio, #13476 markers)."""
     for name in set(tasks(compiled)) - {"latest_blessed_model_resolver"}:
         command = executor_of(compiled, name)[1]["container"]["command"]
-        assert command[:3] == ["python", "-m", "pipeline.kfp_entrypoint"], name
+        assert command[:3] == ["python", "-m", "pipeline.kubeflow.container.entrypoint"], name
 
 
 def test_entrypoint_maps_uris_to_launcher_paths_and_back(tmp_path):
-    from pipeline import kfp_entrypoint as ep
+    from pipeline.kubeflow.container import entrypoint as ep
     root = str(tmp_path)
     for uri, local in [("minio://mlpipeline/v2/a/b", f"{root}/minio/mlpipeline/v2/a/b"),
                        ("s3://bucket/x", f"{root}/s3/bucket/x"),
@@ -184,8 +188,10 @@ def test_entrypoint_maps_uris_to_launcher_paths_and_back(tmp_path):
         argv = ep.localize_invocation(["--executor_class_path", "x.Y", ep.INVOCATION_FLAG,
                                        json.dumps(invocation)])
         mapped = json.loads(argv[3])
-        assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == f"{root}/minio/b/in"
-        assert mapped["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"] == f"{root}/gcs/b/out"
+        [examples] = mapped["inputs"]["artifacts"]["examples"]["artifacts"]
+        [statistics] = mapped["outputs"]["artifacts"]["statistics"]["artifacts"]
+        assert examples["uri"] == f"{root}/minio/b/in"
+        assert statistics["uri"] == f"{root}/gcs/b/out"
         Path(f"{root}/out.json").write_text(json.dumps(
             {"artifacts": {"statistics": {"artifacts": [{"uri": f"{root}/gcs/b/out", "metadata": {
                 "current_model": f"{root}/minio/b/model", "blessed": 1}}]}}}))
@@ -211,7 +217,8 @@ def test_resolvers_become_a_container_task_feeding_the_evaluator(compiled):
     executors = compiled["spec"]["deploymentSpec"]["executors"]
     assert not [label for label, e in executors.items() if "resolver" in e]
     label, baseline = executor_of(compiled, "latest_blessed_model_resolver")
-    assert baseline["container"]["command"] == ["python", "-m", "pipeline.kfp_baseline"]
+    assert baseline["container"]["command"] == [
+        "python", "-m", "pipeline.kubeflow.container.baseline"]
     assert "/serving/chicago_taxi" in baseline["container"]["args"]
     t = tasks(compiled)
     assert t["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
@@ -227,7 +234,7 @@ def _model(directory: Path, marker: str) -> None:
 
 
 def test_baseline_is_the_latest_push_else_the_candidate(tmp_path):
-    from pipeline.kfp_baseline import resolve_baseline
+    from pipeline.kubeflow.container.baseline import resolve_baseline
     candidate, serving = tmp_path / "candidate", tmp_path / "serving"
     _model(candidate / "Format-Serving", "candidate")
     first = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out1"))
@@ -292,7 +299,7 @@ def test_resources_root_and_cluster_beam_args(compiled):
 
 
 def test_config_rejects_a_local_pipeline_root(tmp_path):
-    from pipeline.config import ConfigError
+    from pipeline.errors import ConfigError
     with pytest.raises(ConfigError, match="kubeflow.pipeline_root.*object-store"):
         load_config(write_config(tmp_path, pipeline_root="/mnt/artifacts"))
 

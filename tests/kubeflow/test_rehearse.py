@@ -9,14 +9,13 @@ import io
 import json
 import os
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline.cli import main
-from pipeline.rehearse import RehearsalError, check_spec, rehearse
-from pipeline.runners.kubeflow import REPO_ROOT, cluster_config, load_spec
+from pipeline.cli.main import main
+from pipeline.kubeflow.compiler import REPO_ROOT, cluster_config, load_spec
+from pipeline.kubeflow.rehearse import RehearsalError, check_spec, rehearse
 from tests.datasets import taxi_sample
 
 DATA_IN_CLUSTER = "/data/taxi"
@@ -68,7 +67,8 @@ def test_a_missing_parameter_is_named(compiled):
 def test_a_schema_2_0_parameter_is_named(compiled):
     spec = copy.deepcopy(compiled["spec"])
     param = spec["root"]["dag"]["tasks"]["Transform"]["inputs"]["parameters"]["preprocessing_fn"]
-    param["runtimeValue"] = {"constantValue": {"stringValue": "models.preprocessing.preprocessing_fn"}}
+    param["runtimeValue"] = {
+        "constantValue": {"stringValue": "models.preprocessing.preprocessing_fn"}}
     with pytest.raises(RehearsalError, match="task Transform: parameter 'preprocessing_fn' "
                                              "is in the schema 2.0 form"):
         check_spec(spec, compiled["platform"], VOLUMES)

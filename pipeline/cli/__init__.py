@@ -1,0 +1,1 @@
+"""`tfxp`, the command line: `main` and one module per command group."""

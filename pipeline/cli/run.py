@@ -1,0 +1,93 @@
+"""`tfxp run` and `tfxp schema`: the pipeline, or its data stage, on this machine."""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+    from pipeline.layout import RunLayout
+
+
+def _config(args: argparse.Namespace) -> "PipelineConfig":
+    from pipeline.config import load_config
+    return load_config(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Runs the whole pipeline; exit status 0 pushed, 3 data rejected, 4 not blessed."""
+    from pipeline.layout import RunLayout
+    from pipeline.local.run import run_pipeline
+    from pipeline.local.summary import progress_line, summary
+
+    cfg = _config(args)
+    layout = RunLayout.under(args.root, cfg)
+    print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
+          f"{layout.root}", flush=True)
+    outcome = run_pipeline(
+        cfg, layout.root, data_path=args.data,
+        listener=lambda event, node: event == "end" and print(progress_line(event, node),
+                                                              flush=True))
+    print(summary(outcome, cfg), flush=True)
+    _print_report(layout, outcome.run.run_id)
+    return outcome.exit_code
+
+
+def _print_report(layout: "RunLayout", run_id: str) -> None:
+    """Writes the run's HTML report; a report problem never fails the run."""
+    from pipeline.lineage.report import write_report
+    from pipeline.lineage.store import open_store_from
+    try:
+        print(f"Report: {write_report(open_store_from(layout.root), run_id, root=layout.root)}",
+              flush=True)
+    except Exception as e:  # the run's outcome stands; say why there is no report
+        print(f"No report written ({type(e).__name__}: {e}); try "
+              f"`tfxp report --root {layout.root}`", flush=True)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Drafts a schema from the data and prints its difference to the curated one."""
+    import tensorflow_data_validation as tfdv
+
+    from pipeline.layout import RunLayout
+    from pipeline.local.schema_draft import draft_schema
+    from pipeline.schema import schema_diff
+
+    cfg = _config(args)
+    curated_path = cfg.schema_path
+    output = os.path.abspath(args.output) if args.output else None
+    if output and os.path.exists(output):
+        raise ConfigError(f"{output} exists; the draft never overwrites a schema "
+                          f"(remove it or choose another --output)")
+    draft = draft_schema(cfg, RunLayout.under(args.root, cfg).schema_draft, args.data)
+    if output:
+        os.makedirs(os.path.dirname(output), exist_ok=True)
+        tfdv.write_schema_text(draft, output)
+        print(f"Draft schema written to {output}")
+    if os.path.exists(curated_path):
+        diff = schema_diff(tfdv.load_schema_text(curated_path), draft)
+        print(f"Draft vs curated {curated_path}:")
+        print("\n".join(f"  {line}" for line in diff) if diff else "  no differences")
+    else:
+        print(f"No curated schema at {curated_path} yet.")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds run and schema to `tfxp`."""
+    run = subparsers.add_parser("run", help="run the whole pipeline locally with Beam")
+    run.add_argument("--config", help="pipeline config YAML (default: configs/taxi.yaml)")
+    run.add_argument("--root", help="where the run writes (default: ./runs/<pipeline name>)")
+    run.add_argument("--data", help="CSV file or directory, overriding the config's data.path")
+    run.set_defaults(func=cmd_run)
+
+    schema = subparsers.add_parser(
+        "schema", help="draft a schema from the data and diff it with the curated one")
+    schema.add_argument("--config")
+    schema.add_argument("--data")
+    schema.add_argument("--root", help="run root; the draft's own run goes in ROOT/schema-draft")
+    schema.add_argument("--output", help="write the draft here (never over an existing file)")
+    schema.set_defaults(func=cmd_schema)

@@ -1,0 +1,79 @@
+"""The one error hierarchy of `tfxp`, and the exit status of each outcome.
+
+Every expected failure is a `TfxpError` subclass carrying its exit status and
+the words `tfxp` prints before the message ("configuration error", "cannot
+reach the cluster"), so `pipeline.cli.main` prints one clear message and
+never a traceback.  A run's own outcomes (pushed, data rejected, not blessed)
+share the same numbers, so a script reads `tfxp run`, `tfxp rehearse` and
+`tfxp submit --wait` alike.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit status of every `tfxp` command."""
+
+    PUSHED = 0  # also: any other command that did what it was asked
+    ERROR = 1
+    USAGE = 2  # argparse's own status for a bad command line
+    DATA_REJECTED = 3
+    NOT_BLESSED = 4
+
+
+class TfxpError(Exception):
+    """An expected failure: a message for a person and an exit status."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+    what: str = "error"  # printed before the message ("" when the message says it)
+
+
+class ConfigError(TfxpError, ValueError):
+    """A configuration file or a command-line value that cannot be used, named."""
+
+    what = "configuration error"
+
+
+class DataRejected(TfxpError):
+    """The data does not match the schema, or drifted: nothing was trained."""
+
+    exit_code = ExitCode.DATA_REJECTED
+    what = "data rejected"
+
+
+class NotBlessed(TfxpError):
+    """The model failed a threshold or the serving check: nothing was pushed."""
+
+    exit_code = ExitCode.NOT_BLESSED
+    what = "not blessed"
+
+
+class StoreError(TfxpError):
+    """No usable ML Metadata store, or nothing in it matching what was asked for."""
+
+    what = ""  # its messages name the store
+
+
+class CompileError(TfxpError):
+    """The pipeline cannot be compiled into a spec that would run on the cluster."""
+
+    what = "cannot compile for Kubeflow"
+
+
+class RehearsalError(TfxpError):
+    """A task of a compiled spec that would fail on the cluster, named."""
+
+    what = "rehearsal failed"
+
+
+class SubmitError(TfxpError):
+    """The cluster could not be reached, refused the credentials, or rejected the run."""
+
+    what = "Kubeflow Pipelines"
+
+
+class ScaffoldError(TfxpError):
+    """A component scaffold that cannot be written (bad name, existing folder)."""
+
+    what = "cannot scaffold"

@@ -1,0 +1,1 @@
+"""The pipeline on this machine: Beam in process, SQLite ML Metadata under a run root."""
