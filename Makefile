@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TFXP := $(VENV)/bin/tfxp
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: setup run test test-fast bench lock clean
+.PHONY: setup run test test-fast lint bench lock clean
 
 setup:
 	@scripts/setup.sh $(VENV)
@@ -20,6 +20,10 @@ test: setup
 ## Unit and component tests only (no end-to-end pipeline runs).
 test-fast: setup
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+## Lint and import order (ruff, configured in ruff.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 ## TFX's taxi example vs this pipeline: wall time, per component, memory, AUC, serving
 ## latency (median of 3; ARGS="--repeat 5 --scales 10,100" for more).
