@@ -1,0 +1,110 @@
+"""The shape of the code: which package may import which, one ML Metadata
+constructor, one owner of a run root's paths.  Read from the source (ast), so a
+new import that breaks a rule fails here with the file and line named."""
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def modules(*packages: str, tests: bool = False) -> list[Path]:
+    """The .py files of the packages (test files excluded unless asked for)."""
+    found = []
+    for package in packages:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if tests or not path.name.startswith("test_"):
+                found.append(path)
+    return found
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, at any depth (lazy imports too)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the file's package
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            out.append((node.lineno, base))
+            out += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return out
+
+
+def offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line} imports {name}"
+            for path in files for line, name in imports(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
+
+
+def test_imports_are_read_from_the_source():
+    found = dict((name, line) for line, name in imports(ROOT / "pipeline" / "cli" / "main.py"))
+    assert "pipeline.errors.TfxpError" in found and "pipeline.cli.run" in found
+
+
+@pytest.mark.parametrize("packages, forbidden", [
+    # What runs in the pod: TFX and the model code, not the laptop side.
+    (("pipeline/kubeflow/container",), ("pipeline.cli", "pipeline.local", "pipeline.lineage",
+                                        "pipeline.kubeflow.compiler", "pipeline.kubeflow.rehearse",
+                                        "pipeline.kubeflow.submit")),
+    # Model code and components are loaded by TFX anywhere: no runner, no command line.
+    (("models", "components"), ("pipeline",)),
+    # The lineage package reads stores; it never runs or compiles a pipeline.
+    (("pipeline/lineage",), ("pipeline.local", "pipeline.kubeflow", "pipeline.cli",
+                             "pipeline.pipeline")),
+    # Runners build on the DAG, never on each other or on the command line.
+    (("pipeline/local",), ("pipeline.kubeflow", "pipeline.cli")),
+    (("pipeline/kubeflow",), ("pipeline.local", "pipeline.cli")),
+    # What defines the DAG knows nothing of how it is run or read back.
+    (("pipeline/config.py", "pipeline/pipeline.py", "pipeline/evaluation.py",
+      "pipeline/schema.py", "pipeline/layout.py", "pipeline/errors.py"),
+     ("pipeline.local", "pipeline.kubeflow", "pipeline.lineage", "pipeline.cli")),
+])
+def test_dependencies_point_one_way(packages, forbidden):
+    files = [ROOT / p for p in packages if p.endswith(".py")] + modules(
+        *[p for p in packages if not p.endswith(".py")])
+    assert files
+    assert offenders(files, forbidden) == []
+
+
+def test_nothing_imports_the_command_line():
+    outside = [p for p in modules("pipeline", "models", "components", "benchmarks")
+               if "cli" not in p.relative_to(ROOT).parts and p.name != "__main__.py"]
+    assert offenders(outside, ("pipeline.cli",)) == []
+
+
+def test_ml_metadata_stores_are_constructed_in_one_module():
+    constructs = re.compile(r"\bMetadataStore\(")
+    found = [str(p.relative_to(ROOT)) for p in modules("pipeline", "components", "benchmarks")
+             if constructs.search(p.read_text())]
+    assert found == [os.path.join("pipeline", "lineage", "store.py")]
+
+
+def test_the_paths_of_a_run_root_are_named_in_layout_only():
+    # The names of what lives under a run root, as string literals.
+    names = {"metadata.sqlite", "schema-draft", "reports", "rehearsal", "volumes", "launcher"}
+    found = []
+    for path in modules("pipeline"):
+        if path.name == "layout.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
+    assert found == []
+
+
+def test_pipeline_top_level_stays_small():
+    top = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
+    assert len(top) <= 8, top
+    assert not [n for n in os.listdir(ROOT / "pipeline")
+                if n.startswith(("kfp_", "lineage_", "kubeflow_"))]
