@@ -16,8 +16,7 @@ class ExitCode(enum.IntEnum):
     """Exit status of every `tfxp` command."""
 
     PUSHED = 0  # also: any other command that did what it was asked
-    ERROR = 1
-    USAGE = 2  # argparse's own status for a bad command line
+    ERROR = 1  # (2 is argparse's, for a command line it cannot parse)
     DATA_REJECTED = 3
     NOT_BLESSED = 4
 

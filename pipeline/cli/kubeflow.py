@@ -9,7 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from pipeline.errors import ConfigError, ExitCode
+from pipeline.errors import ConfigError, ExitCode, NotBlessed
 
 if TYPE_CHECKING:  # typing only: the config module stays unimported until a command runs
     from pipeline.config import PipelineConfig
@@ -78,9 +78,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
                if art["type"]["schemaTitle"] in ("tfx.ModelBlessing", "tfx.InfraBlessing")
                and not art["metadata"].get("blessed")]
     if refused:
-        print(f"Not blessed by {', '.join(refused)}: nothing pushed "
-              f"(see {layout.task_log(refused[0])})")
-        return ExitCode.NOT_BLESSED
+        raise NotBlessed(f"refused by {', '.join(refused)}: nothing pushed "
+                         f"(see {layout.task_log(refused[0])})")
     print("Blessed and pushed.")
     return ExitCode.PUSHED
 
