@@ -152,7 +152,11 @@ def execution_state(store: metadata_store.MetadataStore, execution_id: Optional[
 
 
 class Store:
-    """Read-only views over one ML Metadata store: runs, artifacts, traces."""
+    """One ML Metadata store and the reads everything else is built from.
+
+    Opened read-only by the commands that read runs back; read-write by a
+    runner, which also records its provenance through it.
+    """
 
     def __init__(self, store: metadata_store.MetadataStore):
         self.store = store

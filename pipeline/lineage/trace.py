@@ -1,4 +1,4 @@
-"""Where a model came from, and what each run did, read from ML Metadata.
+"""Where a model came from: its trace through ML Metadata, as a graph with its facts.
 
 The trace is two `get_lineage_subgraph` queries, not a walk one hop at a time:
 
