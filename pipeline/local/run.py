@@ -53,11 +53,12 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
         data_path=data_path, metadata_connection_config=connection)
     facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
     run = LocalRunner(listener=listener).run(tfx_pipeline)
-    record_run(Store(open_store(connection)), run.run_id, facts)
-    return read_outcome(cfg, run, paths)
+    store = Store(open_store(connection))
+    record_run(store, run.run_id, facts)
+    return read_outcome(run, paths, store)
 
 
-def read_outcome(cfg: PipelineConfig, run: RunResult, paths: RunLayout) -> Outcome:
+def read_outcome(run: RunResult, paths: RunLayout, store: Store) -> Outcome:
     """What came of a run: its failure, or its evaluation, checks and push, from the store."""
     failed = run.failed_node
     if failed is not None:
@@ -69,7 +70,6 @@ def read_outcome(cfg: PipelineConfig, run: RunResult, paths: RunLayout) -> Outco
                            drift=failed.error.drifts, drift_baseline=True)
         return Outcome("error", ExitCode.ERROR, run, paths, error=failed.error)
 
-    store = Store(open_store(sqlite_connection(paths.metadata, must_exist=True)))
     evaluator = store.output_artifacts(run.node("Evaluator").execution_id)
     evaluation = read_evaluation(evaluator["evaluation"][0].uri,
                                  evaluator["blessing"][0].uri)
