@@ -7,7 +7,7 @@ validated without loading TF.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,6 +42,10 @@ class FeaturesConfig(_Strict):
     # Integer columns used as ids directly: column -> number of ids (0..n-1).
     # Values outside that range share one extra id.
     categorical: dict[str, int] = Field(default_factory=dict)
+    # Numeric and bucketized columns: a missing value becomes the column's
+    # training mean; with this on, a 0/1 `<column>_missing` feature also tells
+    # the model it was missing.
+    missing_indicators: bool = False
 
     @model_validator(mode="after")
     def _each_column_once(self) -> "FeaturesConfig":
@@ -71,12 +75,51 @@ class FeaturesConfig(_Strict):
         return [k for keys in self.by_kind().values() for k in keys]
 
 
+TASKS = ("binary", "multiclass", "regression")
+# The vocabulary file of a multi-class label: class index -> class name.
+LABEL_VOCABULARY = "label_classes"
+
+
 class LabelConfig(_Strict):
-    """A binary label: positive when `column > threshold` (times `relative_to`)."""
+    """What the model predicts, by task.
+
+    binary (the default): positive when `column > threshold` (times
+    `relative_to`), or when the column equals the class value `positive`;
+    multiclass: one class per distinct value of `column` (a vocabulary
+    learned from the training data, strings or integers); regression: the
+    value of `column`.  Rows without a label are dropped at ingestion and
+    counted (`missing: drop`) or make the run fail as rejected data
+    (`missing: reject`).
+    """
 
     column: str
-    threshold: float = 0.5
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    threshold: Optional[float] = None
     relative_to: Optional[str] = None
+    positive: Optional[Union[str, int]] = None
+    missing: Literal["drop", "reject"] = "drop"
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> "LabelConfig":
+        if self.task != "binary":
+            for key in ("threshold", "relative_to", "positive"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: only for task: binary (task is {self.task})")
+        if self.positive is not None and (self.threshold is not None
+                                          or self.relative_to is not None):
+            raise ValueError("positive: a class value or a threshold, not both "
+                             "(drop threshold/relative_to or positive)")
+        return self
+
+    @property
+    def cut(self) -> float:
+        """The binary threshold (0.5 unless set)."""
+        return 0.5 if self.threshold is None else self.threshold
+
+    @property
+    def from_class(self) -> bool:
+        """Binary label from a class value of the column (`positive`)."""
+        return self.task == "binary" and self.positive is not None
 
 
 class TrainingConfig(_Strict):
@@ -131,3 +174,8 @@ class ModelInputs(_Strict):
 
 def transformed_name(key: str) -> str:
     return key + TRANSFORMED_SUFFIX
+
+
+def indicator_name(key: str) -> str:
+    """The transformed 0/1 feature saying `key` was missing."""
+    return transformed_name(key + "_missing")

@@ -1,4 +1,8 @@
-"""The Keras wide-and-deep classifier and the Trainer's `run_fn`.
+"""The Keras wide-and-deep model and the Trainer's `run_fn`.
+
+The head, loss and metrics follow the label's task: a sigmoid probability
+(binary), a softmax over the classes of the label vocabulary (multiclass) or
+a value in the label's own units (regression).
 
 Trainer loads `run_fn` by dotted path (`models.model.run_fn`); everything it
 needs about the data arrives in `fn_args.custom_config`.
@@ -10,7 +14,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.tfxio import dataset_options
 
-from models.features import ModelInputs, transformed_name
+from models.features import LABEL_VOCABULARY, ModelInputs, indicator_name, transformed_name
 from models.signatures import export
 
 
@@ -41,13 +45,43 @@ def _one_hot_sizes(spec: ModelInputs) -> dict[str, int]:
     return sizes
 
 
-def build_keras_model(spec: ModelInputs) -> tf.keras.Model:
-    """Deep tower over scaled numerics, wide one-hot part over the ids."""
+def _head(spec: ModelInputs, joined: tf.Tensor, num_classes: int,
+          label_mean: float, label_std: float) -> tuple[tf.Tensor, str, list]:
+    """(output, loss, Keras metrics) for the label's task."""
+    task = spec.label.task
+    if task == "multiclass":
+        output = tf.keras.layers.Dense(num_classes, activation="softmax")(joined)
+        return output, "sparse_categorical_crossentropy", [
+            tf.keras.metrics.SparseCategoricalAccuracy()]
+    if task == "regression":
+        # Learns the standardized label; the output is in the label's units.
+        scaled = tf.keras.layers.Dense(1)(joined)
+        output = tf.keras.layers.Rescaling(scale=label_std, offset=label_mean)(scaled)
+        return output, "mean_squared_error", [
+            tf.keras.metrics.MeanAbsoluteError(),
+            tf.keras.metrics.RootMeanSquaredError()]
+    output = tf.keras.layers.Dense(1, activation="sigmoid")(joined)
+    return output, "binary_crossentropy", [
+        tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")]
+
+
+def build_keras_model(spec: ModelInputs, num_classes: int = 2, label_mean: float = 0.0,
+                      label_std: float = 1.0) -> tf.keras.Model:
+    """Deep tower over scaled numerics, wide one-hot part over the ids.
+
+    `num_classes` sizes a multi-class head; `label_mean` and `label_std`
+    put a regression output back into the label's units.
+    """
     training = spec.training
+    numeric = list(spec.features.numeric)
+    if spec.features.missing_indicators:
+        bucketized = spec.features.bucketized.keys if spec.features.bucketized else []
+        indicators = [indicator_name(k) for k in numeric + list(bucketized)]
+    else:
+        indicators = []
     deep_inputs = {
-        transformed_name(k): tf.keras.layers.Input(
-            name=transformed_name(k), shape=(1,), dtype=tf.float32)
-        for k in spec.features.numeric
+        name: tf.keras.layers.Input(name=name, shape=(1,), dtype=tf.float32)
+        for name in [transformed_name(k) for k in numeric] + indicators
     }
     sizes = _one_hot_sizes(spec)
     wide_inputs = {
@@ -68,13 +102,21 @@ def build_keras_model(spec: ModelInputs) -> tf.keras.Model:
             num_tokens=size, output_mode="one_hot")(wide_inputs[transformed_name(key)]))
 
     joined = tf.keras.layers.concatenate(parts) if len(parts) > 1 else parts[0]
-    output = tf.keras.layers.Dense(1, activation="sigmoid")(joined)
+    output, loss, metrics = _head(spec, joined, num_classes, label_mean, label_std)
     model = tf.keras.Model({**deep_inputs, **wide_inputs}, output)
     model.compile(
-        loss="binary_crossentropy",
+        loss=loss,
         optimizer=tf.keras.optimizers.Adam(learning_rate=training.learning_rate),
-        metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")])
+        metrics=metrics)
     return without_autograph(model)
+
+
+def label_moments(dataset: tf.data.Dataset, batches: int = 50) -> tuple[float, float]:
+    """Mean and standard deviation of the label over the first training batches."""
+    values = [labels.numpy().ravel() for _, labels in dataset.take(batches)]
+    joined = tf.concat(values, axis=0).numpy().astype("float64")
+    std = float(joined.std())
+    return float(joined.mean()), std if std > 0 else 1.0
 
 
 def without_autograph(model: tf.keras.Model) -> tf.keras.Model:
@@ -104,7 +146,12 @@ def run_fn(fn_args: FnArgs) -> None:
     train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch)
     evaluation = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, spec, batch)
 
-    model = build_keras_model(spec)
+    num_classes, mean, std = 2, 0.0, 1.0
+    if spec.label.task == "multiclass":
+        num_classes = tft_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+    elif spec.label.task == "regression":
+        mean, std = label_moments(train)
+    model = build_keras_model(spec, num_classes, mean, std)
     model.fit(
         train,
         steps_per_epoch=fn_args.train_steps,

@@ -11,19 +11,21 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.features import ModelInputs, transformed_name
+from models.features import LABEL_VOCABULARY, ModelInputs, indicator_name, transformed_name
 
 
-def fill_in_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """Dense rank-1 tensor with missing values as '' or 0.
+def fill_in_missing(x: tf.Tensor | tf.SparseTensor, default: Any = None) -> tf.Tensor:
+    """Dense rank-1 tensor with missing values as `default` ('' or 0 unless given).
 
     CSV columns with empty cells arrive as SparseTensors of dense shape
     [batch, 1]; columns always present arrive dense, [batch] or [batch, 1].
     """
     if isinstance(x, tf.sparse.SparseTensor):
-        default = "" if x.dtype == tf.string else 0
+        if default is None:
+            default = "" if x.dtype == tf.string else 0
         x = tf.sparse.to_dense(
-            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default)
+            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]),
+            tf.cast(default, x.dtype))
     if x.shape.rank == 2:
         x = tf.squeeze(x, axis=1)
     return x
@@ -33,13 +35,54 @@ def _as_float(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(x, tf.float32)
 
 
+def is_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """1.0 where a row has no value, else 0.0 (all 0 for a dense column)."""
+    if isinstance(x, tf.sparse.SparseTensor):
+        present = tf.sparse.to_dense(tf.SparseTensor(
+            x.indices, tf.ones_like(x.values, tf.float32), [x.dense_shape[0], 1]))
+        return 1.0 - tf.squeeze(present, axis=1)
+    return tf.zeros([tf.shape(x)[0]], tf.float32)
+
+
+def impute_mean(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """Float values, a missing one replaced by the column's mean over the
+    training data (a tf.Transform analyzer, so serving uses the same mean)."""
+    if isinstance(x, tf.sparse.SparseTensor):
+        x = tf.SparseTensor(x.indices, _as_float(x.values), x.dense_shape)
+        return fill_in_missing(x, tft.mean(x.values))
+    return _as_float(fill_in_missing(x))
+
+
 def binary_label(inputs: Mapping[str, Any], spec: ModelInputs) -> tf.Tensor:
-    """1 where `column > threshold * relative_to` (or `> threshold`), else 0."""
-    value = _as_float(fill_in_missing(inputs[spec.label.column]))
-    bound = tf.constant(spec.label.threshold, tf.float32)
-    if spec.label.relative_to:
-        bound = bound * _as_float(fill_in_missing(inputs[spec.label.relative_to]))
+    """1 where `column > threshold * relative_to` (or `> threshold`), or where the
+    column equals the class value `positive`; else 0."""
+    label = spec.label
+    raw = fill_in_missing(inputs[label.column])
+    if label.from_class:
+        text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+        return tf.cast(tf.equal(text, str(label.positive)), tf.int64)
+    value = _as_float(raw)
+    bound = tf.constant(label.cut, tf.float32)
+    if label.relative_to:
+        bound = bound * _as_float(fill_in_missing(inputs[label.relative_to]))
     return tf.cast(tf.greater(value, bound), tf.int64)
+
+
+def class_label(inputs: Mapping[str, Any], spec: ModelInputs) -> tf.Tensor:
+    """The class index of each row in a vocabulary of the label's values."""
+    raw = fill_in_missing(inputs[spec.label.column])
+    text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+    return tft.compute_and_apply_vocabulary(
+        text, num_oov_buckets=0, vocab_filename=LABEL_VOCABULARY)
+
+
+def label(inputs: Mapping[str, Any], spec: ModelInputs) -> tf.Tensor:
+    """The label as the task needs it: 0/1, a class index, or a float value."""
+    if spec.label.task == "multiclass":
+        return class_label(inputs, spec)
+    if spec.label.task == "regression":
+        return _as_float(fill_in_missing(inputs[spec.label.column]))
+    return binary_label(inputs, spec)
 
 
 def preprocessing_fn(inputs: Mapping[str, Any],
@@ -50,13 +93,16 @@ def preprocessing_fn(inputs: Mapping[str, Any],
     outputs: dict[str, tf.Tensor] = {}
 
     for key in features.numeric:
-        outputs[transformed_name(key)] = tft.scale_to_z_score(
-            _as_float(fill_in_missing(inputs[key])))
+        outputs[transformed_name(key)] = tft.scale_to_z_score(impute_mean(inputs[key]))
 
     if features.bucketized:
         for key in features.bucketized.keys:
             outputs[transformed_name(key)] = tft.bucketize(
-                _as_float(fill_in_missing(inputs[key])), features.bucketized.buckets)
+                impute_mean(inputs[key]), features.bucketized.buckets)
+
+    if features.missing_indicators:
+        for key in features.numeric + (features.bucketized.keys if features.bucketized else []):
+            outputs[indicator_name(key)] = is_missing(inputs[key])
 
     if features.vocabulary:
         for key in features.vocabulary.keys:
@@ -67,10 +113,11 @@ def preprocessing_fn(inputs: Mapping[str, Any],
                 vocab_filename=key)
 
     for key, num_ids in features.categorical.items():
-        ids = tf.cast(fill_in_missing(inputs[key]), tf.int64)
+        # A missing id (-1) joins the out-of-range ids.
+        ids = tf.cast(fill_in_missing(inputs[key], -1), tf.int64)
         in_range = tf.logical_and(ids >= 0, ids < num_ids)
         outputs[transformed_name(key)] = tf.where(
             in_range, ids, tf.constant(num_ids, tf.int64))
 
-    outputs[spec.label_key] = binary_label(inputs, spec)
+    outputs[spec.label_key] = label(inputs, spec)
     return outputs

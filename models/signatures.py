@@ -1,7 +1,10 @@
 """Signatures saved with the model.
 
 `serving_default` is what TF Serving calls: serialized tf.Example in, raw
-feature columns only (no label), the Transform graph applied inside.
+feature columns only (no label), the Transform graph applied inside.  Its
+`outputs` follow the task: a probability per example (binary), a probability
+per class summing to 1 with the class names in `classes` (multiclass), a
+value (regression).
 `transform_features` is what TFMA calls to get the transformed label.
 """
 from __future__ import annotations
@@ -11,12 +14,13 @@ from typing import Callable
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.features import ModelInputs
+from models.features import LABEL_VOCABULARY, ModelInputs
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 EXAMPLES_INPUT = "examples"
 OUTPUT_KEY = "outputs"
+CLASSES_KEY = "classes"
 
 
 def _examples_spec() -> tf.TensorSpec:
@@ -30,12 +34,21 @@ def serving_fn(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
     model.tft_layer_serving = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
     serving_spec = {k: raw_spec[k] for k in spec.serving_columns()}
+    names = None
+    if spec.label.task == "multiclass":
+        names = tf.constant([v.decode() if isinstance(v, bytes) else str(v)
+                             for v in tft_output.vocabulary_by_name(LABEL_VOCABULARY)])
 
     @tf.function(input_signature=[_examples_spec()], autograph=False)
     def serve(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         raw = tf.io.parse_example(serialized, serving_spec)
         transformed = model.tft_layer_serving(raw)
-        return {OUTPUT_KEY: model(transformed)}
+        outputs = {OUTPUT_KEY: model(transformed)}
+        if names is not None:
+            # As TF Serving's Classify API: the class names beside the scores.
+            outputs[CLASSES_KEY] = tf.tile(names[tf.newaxis, :],
+                                           [tf.shape(serialized)[0], 1])
+        return outputs
 
     return serve
 

@@ -5,6 +5,8 @@ config never surfaces as a stack trace from deep inside TFX.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 import os
 import re
@@ -31,6 +33,59 @@ KNOWN_METRICS = {
     "FalseNegatives": "false_negatives", "TruePositives": "true_positives",
     "TrueNegatives": "true_negatives",
 }
+# What `evaluation.metrics` is when omitted, by the label's task.
+DEFAULT_METRICS = {
+    "binary": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate"],
+    # Precision and Recall per class (TFMA binarizes the classes); the
+    # confusion matrix is a plot, kept with the evaluation.
+    "multiclass": ["ExampleCount", "SparseCategoricalAccuracy", "Precision", "Recall",
+                   "MultiClassConfusionMatrixPlot"],
+    # Mean prediction against mean label: calibration for a value.
+    "regression": ["ExampleCount", "MeanSquaredError", "MeanAbsoluteError", "MeanLabel",
+                   "MeanPrediction"],
+}
+
+
+def metric_key(name: str) -> str:
+    """The key TFMA stores a metric class's value under (its default name)."""
+    if name in KNOWN_METRICS:
+        return KNOWN_METRICS[name]
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2",
+                  re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)).lower()
+
+
+def _exported_classes(package: str, rel: str) -> set[str]:
+    """Class names a package's module re-exports, read from its source (importing
+    TFMA to ask it takes tens of seconds; a config must load in a few)."""
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return set()
+    path = Path(list(found.submodule_search_locations)[0]) / rel
+    if not path.exists():
+        return set()
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names)
+    helpers = ("Key", "Preprocessor", "Computation", "Computations", "Dict", "Wrapper",
+               "Metric", "Inputs", "Method")
+    return {n for n in names if n[:1].isupper() and not n.endswith(helpers)}
+
+
+@functools.lru_cache(maxsize=1)
+def metric_names() -> frozenset[str]:
+    """Every metric class TFMA accepts by name: its own and Keras's."""
+    return frozenset(set(KNOWN_METRICS)
+                     | _exported_classes("tensorflow_model_analysis", "metrics/__init__.py")
+                     | _exported_classes("tf_keras", "metrics/__init__.py"))
+
+
+def _check_metric(name: str) -> None:
+    names = metric_names()
+    if name not in names:
+        close = sorted(n for n in names if n.lower().startswith(name.lower()[:3]))[:6]
+        raise ValueError(f"unknown metric {name!r}: not a TFMA or Keras metric class"
+                         + (f" (similar: {', '.join(close)})" if close else ""))
 
 
 class _Strict(BaseModel):
@@ -48,6 +103,9 @@ class DataConfig(_Strict):
     pattern: Optional[str] = None
     # Hash buckets per output split; Trainer and Evaluator need train and eval.
     split: dict[str, int] = Field(default_factory=lambda: {"train": 2, "eval": 1})
+    # Cell values that mean "missing" (e.g. NA, ?): made empty at ingestion,
+    # so a numeric column with them stays numeric.  Empty cells always are.
+    na_values: list[str] = Field(default_factory=list)
 
     @field_validator("split")
     @classmethod
@@ -75,9 +133,7 @@ class Threshold(_Strict):
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> "Threshold":
-        if self.metric not in KNOWN_METRICS:
-            raise ValueError(
-                f"unknown metric {self.metric!r}; one of {', '.join(KNOWN_METRICS)}")
+        _check_metric(self.metric)
         if isinstance(self.slice, dict) and not self.slice:
             raise ValueError("slice: an empty mapping; use [] for overall")
         if all(v is None for v in (self.lower, self.upper, self.max_decrease, self.max_increase)):
@@ -91,8 +147,9 @@ class EvaluationConfig(_Strict):
     """TFMA: the slices to report and the thresholds that gate the push."""
 
     slices: list[list[str]] = Field(default_factory=list)
-    metrics: list[str] = Field(default_factory=lambda: [
-        "ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate"])
+    # Any TFMA or Keras metric class; omitted: the defaults of the label's task
+    # (DEFAULT_METRICS).  A metric a threshold names is always computed.
+    metrics: Optional[list[str]] = None
     thresholds: list[Threshold] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -102,9 +159,11 @@ class EvaluationConfig(_Strict):
             # Pusher could never push.
             raise ValueError("thresholds: list at least one; without thresholds the "
                              "Evaluator blesses nothing and nothing is pushed")
-        for i, name in enumerate(self.metrics):
-            if name not in KNOWN_METRICS:
-                raise ValueError(f"metrics[{i}]: unknown metric {name!r}")
+        for i, name in enumerate(self.metrics or []):
+            try:
+                _check_metric(name)
+            except ValueError as e:
+                raise ValueError(f"metrics[{i}]: {e}") from None
         for i, t in enumerate(self.thresholds):
             kind = sorted(t.slice) if isinstance(t.slice, dict) else t.slice
             if kind and kind not in [sorted(s) for s in self.slices]:
@@ -224,6 +283,12 @@ class PipelineConfig(_Strict):
         if unknown:
             raise ValueError(f"drift_check.thresholds: {unknown} are not features")
         return self
+
+    def metric_names(self) -> list[str]:
+        """The metrics to compute: as configured, or the task's defaults."""
+        if self.evaluation.metrics is not None:
+            return list(self.evaluation.metrics)
+        return list(DEFAULT_METRICS[self.label.task])
 
     def model_inputs(self) -> ModelInputs:
         return ModelInputs(features=self.features, label=self.label, training=self.training)

@@ -4,21 +4,44 @@ Thresholds are always attached to the slices they name via
 `per_slice_thresholds`: a plain `threshold` on a MetricConfig would apply to
 every slice, so an overall bound would also have to hold on a slice of three
 examples.  Overall bounds therefore use the empty (overall) slicing spec.
+
+The metrics follow the label's task (`DEFAULT_METRICS` when none are
+configured).  For a multi-class label, the metrics of a binary decision
+(Precision, Recall, FallOut, MissRate, AUC, ...) are computed per class through
+TFMA's binarization, so a fairness threshold on one of them holds for every
+class on every slice it names.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Union
+from typing import Optional, Union
 
 import tensorflow_model_analysis as tfma
 
 from models.features import ModelInputs
-from models.signatures import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
-from pipeline.config import EvaluationConfig, Threshold
+from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from pipeline.config import DEFAULT_METRICS, EvaluationConfig, Threshold
+from pipeline.errors import ConfigError
 
 # Metrics where a larger value is worse; everything else is better larger.
 LOWER_IS_BETTER = {"FallOut", "MissRate", "FalsePositives", "FalseNegatives",
-                   "BinaryCrossentropy"}
+                   "BinaryCrossentropy", "FPR", "FNR", "FalseDiscoveryRate",
+                   "FalseOmissionRate", "Hinge", "SquaredHinge", "LogCoshError", "Poisson",
+                   "KLDivergence", "MSE", "MAE", "MAPE", "MSLE"}
+# Metrics of a multi-class label taken as a whole; any other is computed per class.
+WHOLE_LABEL_METRICS = {"ExampleCount", "WeightedExampleCount", "MultiClassConfusionMatrixPlot",
+                       "MultiClassConfusionMatrixAtThresholds"}
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER or metric.endswith(("Error", "Crossentropy",
+                                                         "CrossEntropy"))
+
+
+def per_class(metric: str) -> bool:
+    """A binary-decision metric, computed per class for a multi-class label."""
+    return not (metric in WHOLE_LABEL_METRICS
+                or metric.startswith(("Sparse", "Categorical", "TopK", "MultiClass")))
 
 
 def slicing_spec(keys: Union[list[str], dict[str, str]]) -> tfma.SlicingSpec:
@@ -35,7 +58,7 @@ def metric_threshold(t: Threshold) -> tfma.MetricThreshold:
         threshold.value_threshold.upper_bound.value = t.upper
     if t.max_decrease is not None or t.max_increase is not None:
         threshold.change_threshold.direction = (
-            tfma.MetricDirection.LOWER_IS_BETTER if t.metric in LOWER_IS_BETTER
+            tfma.MetricDirection.LOWER_IS_BETTER if lower_is_better(t.metric)
             else tfma.MetricDirection.HIGHER_IS_BETTER)
         # TFMA's absolute change bound is signed: a drop of at most d is -d for
         # higher-is-better metrics, a rise of at most d is +d for the others.
@@ -46,22 +69,54 @@ def metric_threshold(t: Threshold) -> tfma.MetricThreshold:
     return threshold
 
 
-def eval_config(evaluation: EvaluationConfig, inputs: ModelInputs) -> tfma.EvalConfig:
+def eval_config(evaluation: EvaluationConfig, inputs: ModelInputs,
+                num_classes: Optional[int] = None) -> tfma.EvalConfig:
+    """TFMA's configuration; `num_classes` (a multi-class label's class count,
+    from the curated schema) enables the per-class metrics."""
+    task = inputs.label.task
     by_metric: dict[str, list[Threshold]] = defaultdict(list)
     for t in evaluation.thresholds:
         by_metric[t.metric].append(t)
-    metric_names = list(dict.fromkeys(list(evaluation.metrics) + list(by_metric)))
-    metrics = []
-    for name in metric_names:
-        config = tfma.MetricConfig(class_name=name)
-        for t in by_metric.get(name, []):
-            config.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
-                slicing_specs=[slicing_spec(t.slice)], threshold=metric_threshold(t)))
-        metrics.append(config)
+    configured = evaluation.metrics
+    names = list(dict.fromkeys(list(configured if configured is not None
+                                    else DEFAULT_METRICS[task]) + list(by_metric)))
+    whole, binarized = [], []
+    for name in names:
+        if task == "multiclass" and per_class(name):
+            if not num_classes:
+                if configured is None and name not in by_metric:
+                    continue  # a default that needs the classes: left out
+                raise ConfigError(
+                    f"evaluation: {name} is computed per class, and the classes of "
+                    f"{inputs.label.column!r} are unknown: give the label column a "
+                    f"string domain in the curated schema")
+            binarized.append(name)
+        else:
+            whole.append(name)
+
+    def configs(selected: list[str]) -> list[tfma.MetricConfig]:
+        out = []
+        for name in selected:
+            config = tfma.MetricConfig(class_name=name)
+            for t in by_metric.get(name, []):
+                config.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+                    slicing_specs=[slicing_spec(t.slice)], threshold=metric_threshold(t)))
+            out.append(config)
+        return out
+
+    specs = [tfma.MetricsSpec(metrics=configs(whole))]
+    if binarized:
+        specs.append(tfma.MetricsSpec(
+            metrics=configs(binarized),
+            binarize=tfma.BinarizationOptions(
+                class_ids={"values": list(range(num_classes))})))
+    model_spec = tfma.ModelSpec(
+        signature_name=SERVING_SIGNATURE,
+        label_key=inputs.label_key,
+        preprocessing_function_names=[TRANSFORM_SIGNATURE])
+    if task == "multiclass":
+        model_spec.prediction_key = OUTPUT_KEY  # not the class names beside it
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name=SERVING_SIGNATURE,
-            label_key=inputs.label_key,
-            preprocessing_function_names=[TRANSFORM_SIGNATURE])],
+        model_specs=[model_spec],
         slicing_specs=[tfma.SlicingSpec()] + [slicing_spec(s) for s in evaluation.slices],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+        metrics_specs=specs)

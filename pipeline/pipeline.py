@@ -15,6 +15,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.atomic_pusher.component import AtomicPusher
+from components.csv_ingest.component import CsvIngest
 from components.data_gate.component import DataGate
 from components.drift_check.baseline import TrainingStatisticsStrategy
 from components.drift_check.component import DriftCheck
@@ -22,6 +23,7 @@ from components.serving_check.component import ServingCheck
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
 from pipeline.evaluation import eval_config
+from pipeline.schema import num_label_classes
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -42,16 +44,23 @@ def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
 
 
 def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
-                    ) -> tuple[tfx.components.CsvExampleGen, tfx.components.StatisticsGen,
+                    ) -> tuple[CsvIngest, tfx.components.StatisticsGen,
                                tfx.components.SchemaGen]:
-    """How data enters: CSV to split tf.Examples, statistics, an inferred schema."""
+    """How data enters: CSV to split tf.Examples, statistics, an inferred schema.
+
+    CsvIngest is CsvExampleGen (and keeps its node id) with `data.na_values`
+    read as missing and rows without a label dropped and counted, or rejected.
+    """
     input_base, input_config = example_gen_input(cfg, data_path)
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvIngest(
         input_base=input_base,
         input_config=input_config,
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
             tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
-            for name, buckets in cfg.data.split.items()])))
+            for name, buckets in cfg.data.split.items()])),
+        na_values=cfg.data.na_values,
+        label_column=cfg.label.column,
+        label_missing=cfg.label.missing).with_id("CsvExampleGen")
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"])
     # What the data says now: a draft for new datasets, a diff for curated ones.
@@ -158,7 +167,8 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=eval_config(cfg.evaluation, inputs))
+        eval_config=eval_config(cfg.evaluation, inputs,
+                                num_label_classes(cfg, schema_file)))
 
     serving_nodes: list = []
     infra_blessing = None
@@ -170,6 +180,7 @@ def create_pipeline(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
             label_column=cfg.label.column,
+            task=cfg.label.task,
             split="eval",
             batch_size=sc.batch_size,
             repeats=sc.repeats,

@@ -3,11 +3,14 @@
 The curated schema (schemas/<dataset>/schema.pbtxt) has TRAINING and SERVING
 environments: the label is not expected at serving time.  `schema_diff` says,
 feature by feature, how a schema drafted from data differs from the curated
-one (`tfxp schema`, `tfxp diff`, the run report).
+one (`tfxp schema`, `tfxp diff`, the run report).  `check_config_against_schema`
+says, before anything runs, where the configuration asks of a column what
+the schema says it is not.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Optional
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -74,3 +77,128 @@ def schema_diff(curated: schema_pb2.Schema, draft: schema_pb2.Schema) -> list[st
             lines.append(f"~ {name}: values not seen {removed[:10]}"
                          f"{' ...' if len(removed) > 10 else ''}")
     return lines
+
+
+# --------------------------------------------------------------------------- config vs schema
+
+_NUMBER = {schema_pb2.INT, schema_pb2.FLOAT}
+
+
+def read_schema(path: str) -> schema_pb2.Schema:
+    """A schema.pbtxt parsed without TFDV (which takes seconds to import)."""
+    from google.protobuf import text_format
+    with open(path) as f:
+        return text_format.Parse(f.read(), schema_pb2.Schema())
+
+
+def label_classes(schema: schema_pb2.Schema, column: str) -> list[str]:
+    """The classes the schema's string domain gives a label column ([] if none)."""
+    for feature in schema.feature:
+        if feature.name == column:
+            return sorted(_domain(schema, feature))
+    return []
+
+
+def num_label_classes(cfg: "PipelineConfig", schema_path: str) -> Optional[int]:
+    """How many classes a multi-class label has, if the curated schema says."""
+    if cfg.label.task != "multiclass" or "://" in schema_path \
+            or not os.path.exists(schema_path):
+        return None
+    return len(label_classes(read_schema(schema_path), cfg.label.column)) or None
+
+
+def _sample_values(cfg: "PipelineConfig", column: str, limit: int = 4,
+                   rows: int = 2000) -> list[str]:
+    """A few values of a column from the configured CSV, non-numeric ones first."""
+    import csv
+    import glob
+
+    path = cfg.resolve(cfg.data.path)
+    if "://" in path:
+        return []
+    files = sorted(glob.glob(os.path.join(path, cfg.data.pattern or "*"))) \
+        if os.path.isdir(path) else [path]
+    seen: dict[str, None] = {}
+    for name in files[:1]:
+        try:
+            with open(name, newline="") as f:
+                for i, row in enumerate(csv.DictReader(f)):
+                    if i >= rows:
+                        break
+                    value = (row.get(column) or "").strip()
+                    if value:
+                        seen.setdefault(value)
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return []
+    return sorted(seen, key=lambda v: (_is_number(v), list(seen).index(v)))[:limit]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_config_against_schema(cfg: "PipelineConfig", schema_path: Optional[str] = None
+                                ) -> None:
+    """Each configured column exists in the curated schema with a type its use needs.
+
+    A numeric feature the schema types as a string (a column with "NA" in
+    it), a categorical id that is a float, a label missing from the schema:
+    a ConfigError naming the column, its schema type and a few of its values,
+    before any component runs.  No schema file yet: nothing to check.
+    """
+    from pipeline.errors import ConfigError
+
+    path = schema_path or cfg.schema_path
+    if "://" in path or not os.path.exists(path):
+        return
+    try:
+        schema = read_schema(path)
+    except Exception as e:  # a file that is not a schema
+        raise ConfigError(f"{path}: not a schema in text format ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    types = {f.name: f.type for f in schema.feature}
+    features = cfg.features
+    label = cfg.label
+    needs: list[tuple[str, str, Optional[set[int]], str]] = []  # (key, column, types, what)
+    for key in features.numeric:
+        needs.append(("features.numeric", key, _NUMBER, "a number"))
+    for key in (features.bucketized.keys if features.bucketized else []):
+        needs.append(("features.bucketized", key, _NUMBER, "a number"))
+    for key in features.vocabulary.keys if features.vocabulary else []:
+        needs.append(("features.vocabulary", key, None, "any value"))
+    for key in features.categorical:
+        needs.append(("features.categorical", key, {schema_pb2.INT}, "an integer id"))
+    if label.task == "regression" or (label.task == "binary" and not label.from_class):
+        needs.append(("label.column", label.column, _NUMBER, "a number"))
+    elif label.task == "multiclass":
+        needs.append(("label.column", label.column, {schema_pb2.INT, schema_pb2.BYTES},
+                      "a class (string or integer)"))
+    else:
+        needs.append(("label.column", label.column, None, "any value"))
+    if label.relative_to:
+        needs.append(("label.relative_to", label.relative_to, _NUMBER, "a number"))
+
+    problems = []
+    for key, column, allowed, what in needs:
+        if column not in types:
+            problems.append(f"{key}: column {column!r} is not in the schema {path} "
+                            f"(its columns: {', '.join(sorted(types)[:12])})")
+            continue
+        if allowed is not None and types[column] not in allowed:
+            kind = schema_pb2.FeatureType.Name(types[column])
+            values = _sample_values(cfg, column)
+            shown = f", values such as {', '.join(repr(v) for v in values)}" if values else ""
+            hint = ""
+            if types[column] == schema_pb2.BYTES and allowed == _NUMBER:
+                hint = ("; if a token such as 'NA' marks missing values, list it in "
+                        "data.na_values and draft the schema again (tfxp schema)")
+            elif types[column] == schema_pb2.FLOAT and key == "label.column":
+                hint = "; a float label is a regression (label.task: regression)"
+            problems.append(f"{key}: column {column!r} must be {what}, but the schema "
+                            f"{path} types it {kind}{shown}{hint}")
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -28,6 +28,8 @@ class ServingCheckSpec(ComponentSpec):
     PARAMETERS = {
         # The column a client never sends (removed from every request).
         "label_column": ExecutionParameter(type=str),
+        # binary (default) | multiclass | regression: what the outputs must be.
+        "task": ExecutionParameter(type=str, optional=True),
         "split": ExecutionParameter(type=str, optional=True),
         "batch_size": ExecutionParameter(type=int, optional=True),
         "repeats": ExecutionParameter(type=int, optional=True),
@@ -46,7 +48,8 @@ class ServingCheck(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, model: types.BaseChannel, examples: types.BaseChannel,
-                 label_column: str, *, split: str = "eval", batch_size: int = 64,
+                 label_column: str, *, task: str = "binary", split: str = "eval",
+                 batch_size: int = 64,
                  repeats: int = 20, max_p50_ms_single: float = 100.0,
                  max_p50_ms_batch: float = 1000.0,
                  signature_name: str = executor.DEFAULT_SIGNATURE,
@@ -56,7 +59,7 @@ class ServingCheck(base_component.BaseComponent):
         blessing = blessing or types.Channel(type=standard_artifacts.InfraBlessing)
         super().__init__(spec=ServingCheckSpec(
             model=model, examples=examples, blessing=blessing,
-            label_column=label_column, split=split, batch_size=batch_size,
+            label_column=label_column, task=task, split=split, batch_size=batch_size,
             repeats=repeats, max_p50_ms_single=float(max_p50_ms_single),
             max_p50_ms_batch=float(max_p50_ms_batch), signature_name=signature_name,
             input_key=input_key, output_key=output_key))

@@ -5,7 +5,9 @@ Checks, in order, stopping at the first that fails:
   2. input contract: one input, a batch of serialized tf.Example (strings);
   3. raw examples with the label removed are accepted (a signature that wants
      a transformed feature, or the label, fails here, and the reason says so);
-  4. outputs: the expected key, one score per example, finite, in [0, 1];
+  4. outputs, by task: binary, one probability per example (finite, in
+     [0, 1]); multiclass, a probability per class summing to 1 and the class
+     names beside them; regression, one finite value per example;
   5. p50 latency of batch 1 and of a larger batch within the thresholds.
 The result is an InfraBlessing: `blessed` (1/0) and `reason` custom
 properties (what TFX's Pusher checks and what a person reads), the files
@@ -32,6 +34,8 @@ from tfx.utils import path_utils
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_INPUT_KEY = "examples"
 DEFAULT_OUTPUT_KEY = "outputs"
+CLASSES_KEY = "classes"  # a multi-class model's class names, beside the scores
+TASKS = ("binary", "multiclass", "regression")
 REPORT_FILE = "serving_check.json"
 BLESSED_FILE, NOT_BLESSED_FILE = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
 
@@ -113,16 +117,42 @@ def _call(fn: Any, input_key: str, output_key: str, batch: list[bytes]) -> np.nd
     return fn(**{input_key: tf.constant(batch)})[output_key].numpy()
 
 
-def _check_outputs(scores: np.ndarray, n: int) -> None:
-    if scores.shape not in ((n,), (n, 1)):
+def _check_outputs(scores: np.ndarray, n: int, task: str = "binary") -> None:
+    if task == "multiclass":
+        if scores.ndim != 2 or scores.shape[0] != n or scores.shape[1] < 2:
+            raise ContractError(f"outputs: expected a probability per class for each "
+                                f"example, shape [{n}, classes], got {list(scores.shape)}")
+    elif scores.shape not in ((n,), (n, 1)):
         raise ContractError(f"outputs: expected one score per example, shape [{n}] or "
                             f"[{n}, 1], got {list(scores.shape)}")
     if not np.all(np.isfinite(scores)):
         bad = int(np.sum(~np.isfinite(scores)))
-        raise ContractError(f"outputs: {bad} of {n} scores are not finite (NaN or inf)")
+        raise ContractError(f"outputs: {bad} of {scores.size} scores are not finite "
+                            f"(NaN or inf)")
+    if task == "regression":
+        return
     if scores.min() < 0.0 or scores.max() > 1.0:
         raise ContractError(f"outputs: scores must lie in [0, 1], got "
                             f"[{scores.min():.4g}, {scores.max():.4g}]")
+    if task == "multiclass":
+        sums = scores.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-3):
+            raise ContractError(f"outputs: class probabilities must sum to 1 per example, "
+                                f"got sums in [{sums.min():.4g}, {sums.max():.4g}]")
+
+
+def _check_classes(fn: Any, input_key: str, batch: list[bytes], n_classes: int) -> None:
+    """A multi-class model names its classes beside the scores, one per column."""
+    if CLASSES_KEY not in fn.structured_outputs:
+        raise ContractError(f"outputs: a multi-class model must return the class names "
+                            f"as {CLASSES_KEY!r}; outputs are {sorted(fn.structured_outputs)}")
+    names = _call(fn, input_key, CLASSES_KEY, batch)
+    if names.shape != (len(batch), n_classes):
+        raise ContractError(f"outputs: {CLASSES_KEY!r} must name each of the {n_classes} "
+                            f"classes per example, got shape {list(names.shape)}")
+    if len(set(names[0].tolist())) != n_classes:
+        raise ContractError(f"outputs: {CLASSES_KEY!r} repeats a class name: "
+                            f"{[v.decode() for v in names[0].tolist()]}")
 
 
 def p50_ms(fn: Any, input_key: str, output_key: str, batch: list[bytes],
@@ -139,8 +169,8 @@ def p50_ms(fn: Any, input_key: str, output_key: str, batch: list[bytes],
 
 def check_model(model_path: str, serialized: list[bytes], label_column: str,
                 thresholds: Thresholds, signature_name: str = DEFAULT_SIGNATURE,
-                input_key: str = DEFAULT_INPUT_KEY, output_key: str = DEFAULT_OUTPUT_KEY
-                ) -> CheckResult:
+                input_key: str = DEFAULT_INPUT_KEY, output_key: str = DEFAULT_OUTPUT_KEY,
+                task: str = "binary") -> CheckResult:
     """Runs every check on the SavedModel at `model_path`; never raises for a bad model."""
     result = CheckResult(blessed=False, reason="")
     try:
@@ -171,7 +201,9 @@ def check_model(model_path: str, serialized: list[bytes], label_column: str,
             raise ContractError(
                 f"raw examples without the label are rejected{hint}: {_first_line(e)}") from e
         result.checked.append("raw features in, no label")
-        _check_outputs(scores, len(batch))
+        _check_outputs(scores, len(batch), task)
+        if task == "multiclass":
+            _check_classes(fn, input_key, batch, scores.shape[1])
         result.checked.append("outputs")
 
         result.p50_ms_single = p50_ms(fn, input_key, output_key, batch[:1], thresholds.repeats)
@@ -230,5 +262,6 @@ class Executor(base_executor.BaseExecutor):
             serialized, exec_properties["label_column"], thresholds,
             signature_name=exec_properties.get("signature_name") or DEFAULT_SIGNATURE,
             input_key=exec_properties.get("input_key") or DEFAULT_INPUT_KEY,
-            output_key=exec_properties.get("output_key") or DEFAULT_OUTPUT_KEY)
+            output_key=exec_properties.get("output_key") or DEFAULT_OUTPUT_KEY,
+            task=exec_properties.get("task") or "binary")
         write_blessing(blessing, result)

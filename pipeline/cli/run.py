@@ -22,8 +22,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.layout import RunLayout
     from pipeline.local.run import run_pipeline
     from pipeline.local.summary import progress_line, summary
+    from pipeline.schema import check_config_against_schema
 
     cfg = _config(args)
+    check_config_against_schema(cfg)  # before any component runs
     layout = RunLayout.under(args.root, cfg)
     print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
           f"{layout.root}", flush=True)
