@@ -55,7 +55,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     import tensorflow_data_validation as tfdv
 
     from pipeline.layout import RunLayout
-    from pipeline.local.schema_draft import draft_schema
+    from pipeline.local.schema_draft import draft_schema, token_notes
     from pipeline.schema import schema_diff
 
     cfg = _config(args)
@@ -65,6 +65,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
         raise ConfigError(f"{output} exists; the draft never overwrites a schema "
                           f"(remove it or choose another --output)")
     draft = draft_schema(cfg, RunLayout.under(args.root, cfg).schema_draft, args.data)
+    for line in token_notes(cfg, draft, args.data):
+        print(line)
     if output:
         os.makedirs(os.path.dirname(output), exist_ok=True)
         tfdv.write_schema_text(draft, output)

@@ -15,9 +15,8 @@ from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.lineage.html import bar_chart, page, table, trace_section
 from pipeline.lineage.results import (
-    CHART_METRICS,
-    TABLE_METRICS,
     anomalies,
+    chart_metrics,
     evaluation,
     finite,
     fmt_metric,
@@ -26,6 +25,7 @@ from pipeline.lineage.results import (
     slice_label,
     sorted_slices,
     statistics,
+    table_columns,
     thresholds,
 )
 from pipeline.lineage.runs import run_record
@@ -151,19 +151,20 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
         body.append(verdict)
         kinds = slice_kinds(result.metrics, config)
         rows = []
+        columns = table_columns(result.metrics)
         for key in [()] + [k for kind in kinds for k in sorted_slices(result.metrics, kind)]:
             values = result.metrics.get(key, {})
             rows.append([slice_label(key)] + [fmt_metric(values.get(c.key), c.metric)
-                                              for c in TABLE_METRICS])
-        body.append(table(["slice"] + [c.header for c in TABLE_METRICS], rows,
-                          numeric=range(1, len(TABLE_METRICS) + 1)))
-        body.append("<h2>Fairness: error rates per slice</h2><p>Bars are the rates on the "
-                    "eval split; red marks are the configured upper bounds a slice must stay "
-                    "under to be blessed.</p>")
+                                              for c in columns])
+        body.append(table(["slice"] + [c.header for c in columns], rows,
+                          numeric=range(1, len(columns) + 1)))
+        body.append("<h2>Fairness: error rates per slice</h2><p>Bars are the rates (or a "
+                    "regression's error) on the eval split; red marks are the configured "
+                    "upper bounds a slice must stay under to be blessed.</p>")
         charts = []
         for kind in kinds:
             keys = sorted_slices(result.metrics, kind)
-            for metric, cls, title in CHART_METRICS:
+            for metric, cls, title in chart_metrics(result.metrics):
                 labels = [", ".join(str(v) for _, v in k) for k in keys]
                 values = [result.metrics[k].get(metric) for k in keys]
                 marks = [thresholds(config, cls, k)[1] for k in keys]
@@ -171,7 +172,8 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
                 charts.append('<div class="chart">' + bar_chart(
                     labels, values, title=f"{title} by {'/'.join(kind)}"
                     + (f" (overall {overall:.3f})" if finite(overall) else ""),
-                    marks=marks, maximum=1.0) + "</div>")
+                    marks=marks, maximum=1.0 if cls in ("FallOut", "MissRate") else None)
+                    + "</div>")
         body.append('<div class="charts">' + "".join(charts) + "</div>")
 
     body.append("<h2>Lineage</h2>")

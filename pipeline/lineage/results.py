@@ -35,14 +35,57 @@ class Column(NamedTuple):
     header: str
 
 
-# The metrics table of the run summary, the report, `tfxp diff` and the
-# notebooks, in column order.
+# A per-class metric of a multi-class label is stored as `<key>@classId:<i>`,
+# and its worst class as `<key>@worst` (the lowest, or the highest for an
+# error rate).
+WORST = "worst"
+_HIGHER_IS_WORSE = {"fall_out", "miss_rate", "false_positives", "false_negatives"}
+
+# The metrics table of a binary label (the taxi's), in column order.
 TABLE_METRICS = tuple(Column(metric, KNOWN_METRICS[metric], header) for metric, header in (
     ("ExampleCount", "n"), ("AUC", "AUC"), ("BinaryAccuracy", "accuracy"),
     ("Calibration", "Calibration"), ("FallOut", "FPR"), ("MissRate", "FNR")))
-# The fairness charts: (metric key, TFMA metric class, title).
+# Every column any task's table may show; a table shows those it has values for.
+ALL_COLUMNS = TABLE_METRICS + (
+    Column("Precision", "precision", "precision"), Column("Recall", "recall", "recall"),
+    Column("SparseCategoricalAccuracy", "sparse_categorical_accuracy", "accuracy"),
+    Column("Precision", f"precision@{WORST}", "min prec"),
+    Column("Recall", f"recall@{WORST}", "min rec"),
+    Column("FallOut", f"fall_out@{WORST}", "max FPR"),
+    Column("MissRate", f"miss_rate@{WORST}", "max FNR"),
+    Column("MeanSquaredError", "mean_squared_error", "MSE"),
+    Column("MeanAbsoluteError", "mean_absolute_error", "MAE"),
+    Column("MeanLabel", "mean_label", "mean y"),
+    Column("MeanPrediction", "mean_prediction", "mean pred"),
+)
+# The fairness charts: (metric key, TFMA metric class, title); a chart is drawn
+# for those the evaluation has.
 CHART_METRICS = (("fall_out", "FallOut", "false positive rate"),
                  ("miss_rate", "MissRate", "false negative rate"))
+ALL_CHARTS = CHART_METRICS + (
+    (f"fall_out@{WORST}", "FallOut", "false positive rate, worst class"),
+    (f"miss_rate@{WORST}", "MissRate", "false negative rate, worst class"),
+    ("mean_absolute_error", "MeanAbsoluteError", "mean absolute error"))
+
+
+def _present(metrics: dict["SliceKey", dict[str, float]], key: str) -> bool:
+    return any(key in m for m in metrics.values())
+
+
+def table_columns(metrics: dict["SliceKey", dict[str, float]]) -> list[Column]:
+    """The table's columns for these metrics (whatever the task), one per header."""
+    cols, headers = [], set()
+    for c in ALL_COLUMNS:
+        if _present(metrics, c.key) and c.header not in headers:
+            cols.append(c)
+            headers.add(c.header)
+    return cols
+
+
+def chart_metrics(metrics: dict["SliceKey", dict[str, float]]
+                  ) -> list[tuple[str, str, str]]:
+    """The per-slice charts these metrics allow: error rates, or a regression's error."""
+    return [c for c in ALL_CHARTS if _present(metrics, c[0])]
 
 
 @dataclasses.dataclass
@@ -69,12 +112,22 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
     metrics: dict[SliceKey, dict[str, float]] = {}
     for raw_key, by_output in result.slicing_metrics:
         values: dict[str, float] = {}
+        per_class: dict[str, list[float]] = {}
         for by_sub_key in by_output.values():
-            for by_name in by_sub_key.values():
+            for sub_key, by_name in by_sub_key.items():
                 for name, value in by_name.items():
                     number = value.get("doubleValue") if isinstance(value, dict) else None
-                    if number is not None:
+                    if number is None:
+                        continue
+                    if sub_key:
+                        values[f"{name}@{sub_key}"] = float(number)
+                        per_class.setdefault(name, []).append(float(number))
+                    else:
                         values[name] = float(number)
+        for name, found in per_class.items():
+            found = [x for x in found if finite(x)]
+            if found:
+                values[f"{name}@{WORST}"] = (max if name in _HIGHER_IS_WORSE else min)(found)
         metrics[_slice_key(raw_key)] = values
 
     failures = []

@@ -9,6 +9,8 @@ schemas/<dataset>/schema.pbtxt.
 """
 from __future__ import annotations
 
+import csv
+import glob
 import os
 from typing import Optional
 
@@ -20,7 +22,7 @@ from pipeline.errors import ConfigError
 from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
 from pipeline.local.runner import LocalRunner
-from pipeline.pipeline import create_schema_draft_pipeline
+from pipeline.pipeline import create_schema_draft_pipeline, example_gen_input
 from pipeline.schema import add_environments
 
 
@@ -42,3 +44,68 @@ def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str
     if missing:
         raise ConfigError(f"configured columns not found in the data: {', '.join(missing)}")
     return add_environments(schema, cfg)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
+                       data_path: Optional[str] = None, max_rows: int = 200_000
+                       ) -> dict[str, list[str]]:
+    """Columns the draft types as strings although most of their cells are
+    numbers, with the tokens that made them strings (e.g. {"bill_mm": ["NA"]}).
+
+    Read from the CSV files themselves (at most `max_rows` rows): statistics
+    keep only the most frequent values, and one "?" is enough to make a
+    column a string.
+    """
+    strings = {f.name for f in schema.feature if f.type == schema_pb2.BYTES}
+    if not strings:
+        return {}
+    base, config = example_gen_input(cfg, data_path)
+    if "://" in base:
+        return {}
+    numbers: dict[str, int] = dict.fromkeys(strings, 0)
+    tokens: dict[str, dict[str, int]] = {name: {} for name in strings}
+    rows = 0
+    for name in sorted(glob.glob(os.path.join(base, config.splits[0].pattern))):
+        with open(name, newline="", encoding="utf-8", errors="replace") as f:
+            for row in csv.DictReader(f):
+                rows += 1
+                if rows > max_rows:
+                    break
+                for column in strings:
+                    value = (row.get(column) or "").strip()
+                    if not value:
+                        continue
+                    if _is_number(value):
+                        numbers[column] += 1
+                    else:
+                        tokens[column][value] = tokens[column].get(value, 0) + 1
+    found = {}
+    for column in sorted(strings):
+        others = sum(tokens[column].values())
+        if numbers[column] and numbers[column] >= others:
+            found[column] = sorted(tokens[column], key=lambda t: -tokens[column][t])
+    return found
+
+
+def token_notes(cfg: PipelineConfig, schema: schema_pb2.Schema,
+                data_path: Optional[str] = None) -> list[str]:
+    """What `tfxp schema` says about numeric columns drafted as strings."""
+    found = non_numeric_tokens(cfg, schema, data_path)
+    if not found:
+        return []
+    lines = ["Columns inferred as strings because of non-numeric tokens in numbers:"]
+    for column, tokens in found.items():
+        shown = ", ".join(repr(t) for t in tokens[:8]) + (" ..." if len(tokens) > 8 else "")
+        lines.append(f"  {column}: {shown}")
+    every = sorted({t for tokens in found.values() for t in tokens})[:8]
+    lines.append(f"If these mark missing values, add them to the config "
+                 f"(data.na_values: {every!r}) and draft again: the columns become numbers.")
+    return lines

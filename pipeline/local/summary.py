@@ -1,16 +1,19 @@
 """Readable text for a person at the end of `tfxp run`."""
 from __future__ import annotations
 
+from typing import Optional
+
+from components.csv_ingest.executor import DROPPED_PROPERTY
 from pipeline.config import PipelineConfig
 from pipeline.lineage.results import (
-    TABLE_METRICS,
     Column,
     SliceKey,
     finite,
     fmt_metric,
     slice_label,
+    table_columns,
 )
-from pipeline.lineage.store import CACHED, EXECUTED
+from pipeline.lineage.store import CACHED, EXECUTED, custom, open_store_from
 from pipeline.local.run import Outcome
 from pipeline.local.runner import NodeResult
 
@@ -31,7 +34,7 @@ def _row(label: str, values: dict[str, float], cols: list[Column], width: int) -
 
 def metrics_table(metrics: dict[SliceKey, dict[str, float]], cfg: PipelineConfig) -> list[str]:
     """Overall and per-slice rows; a kind with many slices shows its range."""
-    cols = [c for c in TABLE_METRICS if any(c.key in m for m in metrics.values())]
+    cols = table_columns(metrics)
     width = 28
     lines = [f"    {'slice':<{width}} " + " ".join(f"{c.header:>9}" for c in cols)]
     if () in metrics:
@@ -63,6 +66,28 @@ def _drift_lines(outcome: Outcome) -> list[str]:
              "model (drift_check.action: warn):"] + [f"    {d}" for d in outcome.drift])
 
 
+def dropped_label_rows(outcome: Outcome) -> Optional[int]:
+    """Rows ingestion left out for having no label (None if unknown)."""
+    try:
+        node = outcome.run.node("CsvExampleGen")
+        if node.execution_id is None:
+            return None
+        store = open_store_from(outcome.paths.root)
+        [examples] = store.output_artifacts(node.execution_id)["examples"]
+        value = custom(examples, DROPPED_PROPERTY)
+    except Exception:  # a summary line never fails the run's summary
+        return None
+    return None if value is None else int(value)
+
+
+def _label_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
+    dropped = dropped_label_rows(outcome)
+    if not dropped:
+        return []
+    return [f"{dropped} rows without a label in {cfg.label.column!r} were left out "
+            f"(label.missing: drop)."]
+
+
 def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
     """The end of `tfxp run`: what ran, the data verdict, the metrics, the push."""
     run = outcome.run
@@ -87,6 +112,7 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
                      f"{type(outcome.error).__name__}: {outcome.error}")
     else:
         lines.append("Data accepted (no anomalies against the curated schema).")
+        lines += _label_lines(outcome, cfg)
         lines += _drift_lines(outcome)
         if outcome.evaluation:
             lines.append("Evaluation on the eval split:")

@@ -1,0 +1,284 @@
+"""Every task by configuration alone: a binary label from a class value, a
+multi-class label with string classes and "NA" cells, a regression.
+
+Each dataset is a small CSV the test writes; its schema is drafted with
+`tfxp schema`, `tfxp run` trains, evaluates and pushes, and the pushed
+model's serving signature is called with serialized tf.Examples that carry
+no label, as a TF Serving client sends them.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+import yaml
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from pipeline.cli.main import main
+from pipeline.config import load_config
+from pipeline.layout import RunLayout
+
+pytestmark = pytest.mark.e2e
+
+TRAINING = {"train_steps": 60, "eval_steps": 5, "batch_size": 32, "hidden_units": [16],
+            "learning_rate": 0.02}
+FAST = {"serving_check": {"repeats": 3, "batch_size": 16},
+        "drift_check": {"enabled": False}}
+
+
+def write_csv(path: str, header: list[str], rows: list[list[Any]]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def churn_rows(n: int = 300) -> list[list[Any]]:
+    """Subscribers; long tenure and the yearly plan keep them. Label "yes"/"no"."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(n):
+        tenure = int(rng.integers(1, 60))
+        plan = str(rng.choice(["monthly", "yearly"]))
+        charge = round(float(rng.normal(50, 15)), 2)
+        churned = "yes" if tenure < 20 and plan == "monthly" else "no"
+        rows.append([tenure, charge, plan, "" if i % 50 == 7 else churned])
+    return rows
+
+
+def penguin_rows(n: int = 360) -> list[list[Any]]:
+    """Three species told apart by bill and flipper; some cells "NA"."""
+    rng = np.random.default_rng(5)
+    centers = {"Adelie": (39.0, 18.5, 190.0), "Chinstrap": (49.0, 18.5, 196.0),
+               "Gentoo": (47.5, 15.0, 217.0)}
+    rows = []
+    for i in range(n):
+        species = list(centers)[i % 3]
+        bill, depth, flipper = (c + rng.normal(0, s) for c, s in
+                                zip(centers[species], (1.5, 0.6, 4.0)))
+        island = str(rng.choice(["Biscoe", "Dream", "Torgersen"]))
+        row = [round(bill, 1), round(depth, 1), round(flipper), island, species]
+        if i % 17 == 0:
+            row[0] = "NA"
+        if i % 23 == 0:
+            row[2] = "NA"
+        rows.append(row)
+    return rows
+
+
+def house_rows(n: int = 300) -> list[list[Any]]:
+    """House prices in thousands: size, rooms and the region set the price."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for _ in range(n):
+        size = round(float(rng.uniform(40, 200)), 1)
+        rooms = int(rng.integers(1, 6))
+        region = str(rng.choice(["city", "suburb", "rural"]))
+        price = 2.0 * size + 10 * rooms + {"city": 120, "suburb": 60, "rural": 0}[region]
+        rows.append([size, rooms, region, round(price + float(rng.normal(0, 10)), 1)])
+    return rows
+
+
+DATASETS: dict[str, dict[str, Any]] = {
+    "churn": {
+        "header": ["tenure", "charge", "plan", "churned"],
+        "rows": churn_rows,
+        "config": {
+            "features": {"numeric": ["tenure", "charge"],
+                         "vocabulary": {"keys": ["plan"], "top_k": 10, "oov_buckets": 1}},
+            "label": {"column": "churned", "positive": "yes"},
+            "evaluation": {"slices": [["plan"]],
+                           "thresholds": [{"metric": "AUC", "lower": 0.7},
+                                          {"metric": "FallOut", "slice": ["plan"],
+                                           "upper": 0.5}]},
+        },
+    },
+    "penguins": {
+        "header": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "island",
+                   "species"],
+        "rows": penguin_rows,
+        "config": {
+            "data_extra": {"na_values": ["NA"]},
+            "features": {"numeric": ["bill_length_mm", "bill_depth_mm",
+                                     "flipper_length_mm"],
+                         "vocabulary": {"keys": ["island"], "top_k": 10, "oov_buckets": 1},
+                         "missing_indicators": True},
+            "label": {"column": "species", "task": "multiclass"},
+            "evaluation": {"slices": [["island"]],
+                           "thresholds": [{"metric": "SparseCategoricalAccuracy",
+                                           "lower": 0.6},
+                                          {"metric": "MissRate", "slice": ["island"],
+                                           "upper": 0.9}]},
+        },
+    },
+    "houses": {
+        "header": ["size_m2", "rooms", "region", "price"],
+        "rows": house_rows,
+        "config": {
+            "features": {"numeric": ["size_m2", "rooms"],
+                         "vocabulary": {"keys": ["region"], "top_k": 10, "oov_buckets": 1}},
+            "label": {"column": "price", "task": "regression"},
+            "evaluation": {"slices": [["region"]],
+                           "thresholds": [{"metric": "MeanAbsoluteError", "upper": 120},
+                                          {"metric": "MeanAbsoluteError", "slice": ["region"],
+                                           "upper": 200}]},
+        },
+    },
+}
+
+
+def config_for(name: str) -> dict[str, Any]:
+    spec = DATASETS[name]["config"]
+    return {
+        "pipeline_name": name,
+        "data": {"path": f"data/{name}.csv", "split": {"train": 3, "eval": 1},
+                 **spec.get("data_extra", {})},
+        "schema": f"schema/{name}.pbtxt",
+        "features": spec["features"],
+        "label": spec["label"],
+        "training": TRAINING,
+        "evaluation": spec["evaluation"],
+        "serving": {"model_name": name},
+        **FAST,
+    }
+
+
+def run_dataset(name: str, tmp: Any, capsys: Any) -> dict[str, Any]:
+    """Writes the CSV and config, drafts the schema, runs; returns what it printed."""
+    spec = DATASETS[name]
+    rows = spec["rows"]()
+    write_csv(str(tmp / "data" / f"{name}.csv"), spec["header"], rows)
+    config = tmp / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(config_for(name)))
+    root = str(tmp / "run")
+    assert main(["schema", "--config", str(config), "--root", root,
+                 "--output", str(tmp / "schema" / f"{name}.pbtxt")]) == 0
+    drafted = capsys.readouterr().out
+    code = main(["run", "--config", str(config), "--root", root])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    cfg = load_config(str(config))
+    serving = RunLayout.under(root, cfg).serving
+    [version] = os.listdir(serving)
+    return {"drafted": drafted, "out": out.out, "rows": rows, "header": spec["header"],
+            "schema": tfdv.load_schema_text(str(tmp / "schema" / f"{name}.pbtxt")),
+            "model": tf.saved_model.load(os.path.join(serving, version)), "cfg": cfg}
+
+
+def requests(result: dict[str, Any], label: str) -> tuple[list[bytes], list[Any]]:
+    """Serialized tf.Examples of the rows without the label, and the labels."""
+    header = result["header"]
+    examples, labels = [], []
+    for row in result["rows"]:
+        feature = {}
+        for column, value in zip(header, row):
+            if column == label or value in ("", "NA"):
+                continue
+            if isinstance(value, str):
+                feature[column] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[value.encode()]))
+            elif isinstance(value, int):
+                feature[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+            else:
+                feature[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        examples.append(tf.train.Example(features=tf.train.Features(
+            feature=feature)).SerializeToString())
+        labels.append(row[header.index(label)])
+    return examples, labels
+
+
+def serve(result: dict[str, Any], examples: list[bytes]) -> dict[str, np.ndarray]:
+    fn = result["model"].signatures["serving_default"]
+    return {k: v.numpy() for k, v in fn(examples=tf.constant(examples)).items()}
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory):
+    return _run_captured("churn", tmp_path_factory.mktemp("churn"))
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    return _run_captured("penguins", tmp_path_factory.mktemp("penguins"))
+
+
+@pytest.fixture(scope="module")
+def houses(tmp_path_factory):
+    return _run_captured("houses", tmp_path_factory.mktemp("houses"))
+
+
+class _Capture:
+    """capsys for a module-scoped fixture: stdout and stderr of `main` as text."""
+
+    def __init__(self):
+        import io
+        self.out, self.err = io.StringIO(), io.StringIO()
+
+    def readouterr(self):
+        class Read:
+            pass
+        read = Read()
+        read.out, read.err = self.out.getvalue(), self.err.getvalue()
+        self.out.seek(0)
+        self.out.truncate()
+        self.err.seek(0)
+        self.err.truncate()
+        return read
+
+
+def _run_captured(name: str, tmp: Any) -> dict[str, Any]:
+    import contextlib
+    capture = _Capture()
+    with contextlib.redirect_stdout(capture.out), contextlib.redirect_stderr(capture.err):
+        return run_dataset(name, tmp, capture)
+
+
+def test_binary_label_from_a_class_value(churn):
+    assert "BLESSED and pushed" in churn["out"]
+    # Rows without a label were left out and counted, not trained as "no".
+    blank = sum(1 for r in churn["rows"] if r[-1] == "")
+    assert blank > 0 and f"{blank} rows without a label" in churn["out"]
+    examples, labels = requests(churn, "churned")
+    kept = [(e, y) for e, y in zip(examples, labels) if y]
+    out = serve(churn, [e for e, _ in kept])["outputs"]
+    assert out.shape == (len(kept), 1)
+    assert np.all((out >= 0) & (out <= 1))
+    yes = np.array([y == "yes" for _, y in kept])
+    assert out[yes].mean() > out[~yes].mean() + 0.2  # a probability of "yes"
+
+
+def test_multiclass_with_string_classes_and_na_tokens(penguins):
+    # With na_values, "NA" is missing: the columns stay numbers in the draft.
+    assert tfdv.get_feature(penguins["schema"], "bill_length_mm").type == schema_pb2.FLOAT
+    assert tfdv.get_feature(penguins["schema"], "flipper_length_mm").type in (
+        schema_pb2.INT, schema_pb2.FLOAT)
+    assert "BLESSED and pushed" in penguins["out"]
+    assert "accuracy" in penguins["out"]
+
+    examples, labels = requests(penguins, "species")
+    out = serve(penguins, examples)
+    probs, classes = out["outputs"], out["classes"]
+    assert probs.shape == (len(examples), 3) and classes.shape == (len(examples), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    names = [c.decode() for c in classes[0]]
+    assert sorted(names) == ["Adelie", "Chinstrap", "Gentoo"]
+    predicted = [names[i] for i in probs.argmax(axis=1)]
+    accuracy = np.mean([p == y for p, y in zip(predicted, labels)])
+    assert accuracy > 0.8, accuracy
+
+
+def test_regression(houses):
+    assert "BLESSED and pushed" in houses["out"]
+    examples, labels = requests(houses, "price")
+    out = serve(houses, examples)["outputs"]
+    assert out.shape == (len(examples), 1)
+    predicted, actual = out[:, 0], np.array(labels, dtype=float)
+    # Values in the label's units, following it.
+    assert abs(predicted.mean() - actual.mean()) < 0.2 * actual.std()
+    assert np.corrcoef(predicted, actual)[0, 1] > 0.8
