@@ -6,6 +6,7 @@ config never surfaces as a stack trace from deep inside TFX.
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import importlib.util
 import os
@@ -83,7 +84,7 @@ def metric_names() -> frozenset[str]:
 def _check_metric(name: str) -> None:
     names = metric_names()
     if name not in names:
-        close = sorted(n for n in names if n.lower().startswith(name.lower()[:3]))[:6]
+        close = difflib.get_close_matches(name, sorted(names), n=4, cutoff=0.6)
         raise ValueError(f"unknown metric {name!r}: not a TFMA or Keras metric class"
                          + (f" (similar: {', '.join(close)})" if close else ""))
 

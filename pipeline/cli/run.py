@@ -19,13 +19,15 @@ def _config(args: argparse.Namespace) -> "PipelineConfig":
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs the whole pipeline; exit status 0 pushed, 3 data rejected, 4 not blessed."""
-    from pipeline.layout import RunLayout
-    from pipeline.local.run import run_pipeline
-    from pipeline.local.summary import progress_line, summary
     from pipeline.schema import check_config_against_schema
 
     cfg = _config(args)
-    check_config_against_schema(cfg)  # before any component runs
+    check_config_against_schema(cfg)  # in a second, before TFX is even imported
+
+    from pipeline.layout import RunLayout
+    from pipeline.local.run import run_pipeline
+    from pipeline.local.summary import progress_line, summary
+
     layout = RunLayout.under(args.root, cfg)
     print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
           f"{layout.root}", flush=True)

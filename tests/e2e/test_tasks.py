@@ -1,14 +1,14 @@
 """Every task by configuration alone: a binary label from a class value, a
 multi-class label with string classes and "NA" cells, a regression.
 
-Each dataset is a small CSV the test writes; its schema is drafted with
+Each runs the shipped configs/<name>.yaml (with fewer training steps) on a
+small CSV the test writes (tests/task_datasets.py); its schema is drafted with
 `tfxp schema`, `tfxp run` trains, evaluates and pushes, and the pushed
 model's serving signature is called with serialized tf.Examples that carry
 no label, as a TF Serving client sends them.
 """
 from __future__ import annotations
 
-import csv
 import os
 from typing import Any
 
@@ -22,140 +22,26 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from pipeline.cli.main import main
 from pipeline.config import load_config
 from pipeline.layout import RunLayout
+from tests.task_datasets import write_dataset
 
 pytestmark = pytest.mark.e2e
 
-TRAINING = {"train_steps": 60, "eval_steps": 5, "batch_size": 32, "hidden_units": [16],
-            "learning_rate": 0.02}
-FAST = {"serving_check": {"repeats": 3, "batch_size": 16},
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+# Few steps and quick checks: the shipped configs as they are, made cheap.
+FAST = {"training": {"train_steps": 60, "eval_steps": 5, "batch_size": 32,
+                     "hidden_units": [16], "learning_rate": 0.02},
+        "serving_check": {"repeats": 3, "batch_size": 16},
         "drift_check": {"enabled": False}}
 
 
-def write_csv(path: str, header: list[str], rows: list[list[Any]]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def churn_rows(n: int = 300) -> list[list[Any]]:
-    """Subscribers; long tenure and the yearly plan keep them. Label "yes"/"no"."""
-    rng = np.random.default_rng(3)
-    rows = []
-    for i in range(n):
-        tenure = int(rng.integers(1, 60))
-        plan = str(rng.choice(["monthly", "yearly"]))
-        charge = round(float(rng.normal(50, 15)), 2)
-        churned = "yes" if tenure < 20 and plan == "monthly" else "no"
-        rows.append([tenure, charge, plan, "" if i % 50 == 7 else churned])
-    return rows
-
-
-def penguin_rows(n: int = 360) -> list[list[Any]]:
-    """Three species told apart by bill and flipper; some cells "NA"."""
-    rng = np.random.default_rng(5)
-    centers = {"Adelie": (39.0, 18.5, 190.0), "Chinstrap": (49.0, 18.5, 196.0),
-               "Gentoo": (47.5, 15.0, 217.0)}
-    rows = []
-    for i in range(n):
-        species = list(centers)[i % 3]
-        bill, depth, flipper = (c + rng.normal(0, s) for c, s in
-                                zip(centers[species], (1.5, 0.6, 4.0)))
-        island = str(rng.choice(["Biscoe", "Dream", "Torgersen"]))
-        row = [round(bill, 1), round(depth, 1), round(flipper), island, species]
-        if i % 17 == 0:
-            row[0] = "NA"
-        if i % 23 == 0:
-            row[2] = "NA"
-        rows.append(row)
-    return rows
-
-
-def house_rows(n: int = 300) -> list[list[Any]]:
-    """House prices in thousands: size, rooms and the region set the price."""
-    rng = np.random.default_rng(9)
-    rows = []
-    for _ in range(n):
-        size = round(float(rng.uniform(40, 200)), 1)
-        rooms = int(rng.integers(1, 6))
-        region = str(rng.choice(["city", "suburb", "rural"]))
-        price = 2.0 * size + 10 * rooms + {"city": 120, "suburb": 60, "rural": 0}[region]
-        rows.append([size, rooms, region, round(price + float(rng.normal(0, 10)), 1)])
-    return rows
-
-
-DATASETS: dict[str, dict[str, Any]] = {
-    "churn": {
-        "header": ["tenure", "charge", "plan", "churned"],
-        "rows": churn_rows,
-        "config": {
-            "features": {"numeric": ["tenure", "charge"],
-                         "vocabulary": {"keys": ["plan"], "top_k": 10, "oov_buckets": 1}},
-            "label": {"column": "churned", "positive": "yes"},
-            "evaluation": {"slices": [["plan"]],
-                           "thresholds": [{"metric": "AUC", "lower": 0.7},
-                                          {"metric": "FallOut", "slice": ["plan"],
-                                           "upper": 0.5}]},
-        },
-    },
-    "penguins": {
-        "header": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "island",
-                   "species"],
-        "rows": penguin_rows,
-        "config": {
-            "data_extra": {"na_values": ["NA"]},
-            "features": {"numeric": ["bill_length_mm", "bill_depth_mm",
-                                     "flipper_length_mm"],
-                         "vocabulary": {"keys": ["island"], "top_k": 10, "oov_buckets": 1},
-                         "missing_indicators": True},
-            "label": {"column": "species", "task": "multiclass"},
-            "evaluation": {"slices": [["island"]],
-                           "thresholds": [{"metric": "SparseCategoricalAccuracy",
-                                           "lower": 0.6},
-                                          {"metric": "MissRate", "slice": ["island"],
-                                           "upper": 0.9}]},
-        },
-    },
-    "houses": {
-        "header": ["size_m2", "rooms", "region", "price"],
-        "rows": house_rows,
-        "config": {
-            "features": {"numeric": ["size_m2", "rooms"],
-                         "vocabulary": {"keys": ["region"], "top_k": 10, "oov_buckets": 1}},
-            "label": {"column": "price", "task": "regression"},
-            "evaluation": {"slices": [["region"]],
-                           "thresholds": [{"metric": "MeanAbsoluteError", "upper": 120},
-                                          {"metric": "MeanAbsoluteError", "slice": ["region"],
-                                           "upper": 200}]},
-        },
-    },
-}
-
-
-def config_for(name: str) -> dict[str, Any]:
-    spec = DATASETS[name]["config"]
-    return {
-        "pipeline_name": name,
-        "data": {"path": f"data/{name}.csv", "split": {"train": 3, "eval": 1},
-                 **spec.get("data_extra", {})},
-        "schema": f"schema/{name}.pbtxt",
-        "features": spec["features"],
-        "label": spec["label"],
-        "training": TRAINING,
-        "evaluation": spec["evaluation"],
-        "serving": {"model_name": name},
-        **FAST,
-    }
-
-
 def run_dataset(name: str, tmp: Any, capsys: Any) -> dict[str, Any]:
-    """Writes the CSV and config, drafts the schema, runs; returns what it printed."""
-    spec = DATASETS[name]
-    rows = spec["rows"]()
-    write_csv(str(tmp / "data" / f"{name}.csv"), spec["header"], rows)
-    config = tmp / f"{name}.yaml"
-    config.write_text(yaml.safe_dump(config_for(name)))
+    """configs/<name>.yaml on the CSV the test writes: schema drafted, then run."""
+    _, header, rows = write_dataset(name, str(tmp / "data"))
+    with open(os.path.join(CONFIGS, f"{name}.yaml")) as f:
+        raw = yaml.safe_load(f)
+    raw.update(FAST, schema=f"schema/{name}.pbtxt")
+    config = tmp / f"{name}.yaml"  # data/<name>.csv relative to it, as in configs/
+    config.write_text(yaml.safe_dump(raw))
     root = str(tmp / "run")
     assert main(["schema", "--config", str(config), "--root", root,
                  "--output", str(tmp / "schema" / f"{name}.pbtxt")]) == 0
@@ -166,7 +52,7 @@ def run_dataset(name: str, tmp: Any, capsys: Any) -> dict[str, Any]:
     cfg = load_config(str(config))
     serving = RunLayout.under(root, cfg).serving
     [version] = os.listdir(serving)
-    return {"drafted": drafted, "out": out.out, "rows": rows, "header": spec["header"],
+    return {"drafted": drafted, "out": out.out, "rows": rows, "header": header,
             "schema": tfdv.load_schema_text(str(tmp / "schema" / f"{name}.pbtxt")),
             "model": tf.saved_model.load(os.path.join(serving, version)), "cfg": cfg}
 
