@@ -49,6 +49,7 @@ def run_dataset(name: str, tmp: Any, capsys: Any) -> dict[str, Any]:
     code = main(["run", "--config", str(config), "--root", root])
     out = capsys.readouterr()
     assert code == 0, out.out + out.err
+    assert "Report: " in out.out  # the HTML report handles every task
     cfg = load_config(str(config))
     serving = RunLayout.under(root, cfg).serving
     [version] = os.listdir(serving)
