@@ -10,13 +10,13 @@ import json
 from typing import Any, Optional
 
 from pipeline.lineage.results import (
-    TABLE_METRICS,
     evaluation,
     fmt_number,
     load_schema,
     slice_kinds,
     slice_label,
     sorted_slices,
+    table_columns,
 )
 from pipeline.lineage.runs import run_record
 from pipeline.lineage.store import Store
@@ -105,10 +105,12 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
     else:
         keys = [()] + [k for kind in slice_kinds(mb.metrics, config_b)
                        for k in sorted_slices({**ma.metrics, **mb.metrics}, kind)]
-        lines.append(f"    {'slice':<32}" + "".join(f"{c.header:>22}" for c in TABLE_METRICS[1:]))
+        columns = [c for c in table_columns({**ma.metrics, **mb.metrics})
+                   if c.metric != "ExampleCount"]  # the label's task decides which
+        lines.append(f"    {'slice':<32}" + "".join(f"{c.header:>22}" for c in columns))
         for key in keys:
             cells = []
-            for c in TABLE_METRICS[1:]:
+            for c in columns:
                 x, y = ma.metrics.get(key, {}).get(c.key), mb.metrics.get(key, {}).get(c.key)
                 cells.append(f"{fmt_number(x)} -> {fmt_number(y)}".rjust(22))
             lines.append(f"    {slice_label(key)[:32]:<32}" + "".join(cells))
