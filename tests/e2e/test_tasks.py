@@ -52,7 +52,7 @@ def run_dataset(name: str, tmp: Any, capsys: Any) -> dict[str, Any]:
     assert "Report: " in out.out  # the HTML report handles every task
     cfg = load_config(str(config))
     serving = RunLayout.under(root, cfg).serving
-    [version] = os.listdir(serving)
+    [version] = [n for n in os.listdir(serving) if n.isdigit()]
     return {"drafted": drafted, "out": out.out, "rows": rows, "header": header,
             "schema": tfdv.load_schema_text(str(tmp / "schema" / f"{name}.pbtxt")),
             "model": tf.saved_model.load(os.path.join(serving, version)), "cfg": cfg}
