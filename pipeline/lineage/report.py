@@ -29,7 +29,7 @@ from pipeline.lineage.results import (
     thresholds,
 )
 from pipeline.lineage.runs import run_record
-from pipeline.lineage.store import FAILED, NOT_RUN, Store
+from pipeline.lineage.store import FAILED, NOT_RUN, Store, custom
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -101,6 +101,11 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
 
     # Data
     body.append("<h2>Data statistics</h2>")
+    examples = record.first("Examples", "examples")
+    dropped = custom(examples, "dropped_label_rows") if examples is not None else None
+    if dropped:
+        body.append(f'<div class="warn">{int(dropped)} rows without a label were left out at '
+                    f'ingestion (label.missing: drop).</div>')
     stats = statistics(record)
     if not stats:
         body.append('<div class="warn">No statistics recorded for this run '
