@@ -85,7 +85,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Uploads and starts a run; with --wait, 0 only if the run succeeded."""
+    """Uploads and starts a run; with --wait, the exit status of its final state
+    (0 succeeded, 1 failed or skipped, 5 canceled, 6 still running at the timeout)."""
     import datetime
 
     from pipeline.kubeflow.submit import auth_from_env, submit
@@ -102,9 +103,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         enable_caching=False if args.no_cache else None,
         service_account=kf.service_account, auth=auth, wait=args.wait,
         timeout=datetime.timedelta(minutes=args.timeout_minutes))
-    if result.state is not None and result.state.upper() != "SUCCEEDED":
-        return ExitCode.ERROR
-    return 0
+    return result.exit_code
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
