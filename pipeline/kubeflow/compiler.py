@@ -28,6 +28,9 @@ tests/test_kubeflow_compile.py:
    task mount the serving PVC (a `platforms.kubernetes` document).
 7. Resource requests and limits on every container, the pipeline root as the
    spec's `defaultPipelineRoot`, and the cluster's Beam arguments from config.
+8. Provenance: the config as compiled (its paths as the cluster sees them) in
+   ExampleGen's container environment, which records it with the image's
+   git commit and a digest of the data on its `examples` output.
 """
 from __future__ import annotations
 
@@ -147,6 +150,25 @@ def set_in_image_paths(spec: Spec, cfg: PipelineConfig) -> None:
     params["input_config"]["runtimeValue"]["constant"] = json.dumps(input_config, indent=2)
     schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]
     schema["constant"] = in_image_path(cfg, cfg.schema_file)
+
+
+def cluster_config_json(cfg: PipelineConfig) -> str:
+    """The config as the cluster runs it: its paths as the image and cluster see them."""
+    values = cfg.model_dump(mode="json", by_alias=True)
+    base, pattern = data_input(cfg)
+    values["data"]["path"], values["data"]["pattern"] = base, pattern
+    values["schema"] = in_image_path(cfg, cfg.schema_file)
+    return json.dumps(values, sort_keys=True)
+
+
+def record_config(spec: Spec, cfg: PipelineConfig) -> None:
+    """Fix 8: ExampleGen's container carries the config it records as provenance."""
+    component = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["componentRef"]["name"]
+    label = spec["components"][component]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][label]["container"]
+    container["env"] = [env for env in container.get("env", [])
+                        if env["name"] != entrypoint.CONFIG_ENV]
+    container["env"].append({"name": entrypoint.CONFIG_ENV, "value": cluster_config_json(cfg)})
 
 
 def _title(artifact_type: dict) -> str:
@@ -287,6 +309,7 @@ def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec
     use_local_path_entrypoint(spec)
     replace_resolvers(spec, cfg, image)
     set_resources(spec, cfg)
+    record_config(spec, cfg)
     spec["defaultPipelineRoot"] = cfg.kubeflow.pipeline_root
     platform = platform_spec(spec, cfg)
     check_portable(spec, cfg)
