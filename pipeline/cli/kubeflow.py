@@ -43,7 +43,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     """Runs a compiled spec here; exit status and summary as for `tfxp run`."""
-    import tfx
+    import importlib.util
 
     from pipeline.kubeflow.compiler import REPO_ROOT, load_spec
     from pipeline.kubeflow.rehearse import rehearse
@@ -55,7 +55,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     spec, platform = load_spec(args.spec)
     layout = (RehearsalLayout(args.workdir) if args.workdir
               else RunLayout.under(None, cfg).rehearsal)
-    site_packages = os.path.dirname(os.path.dirname(tfx.__file__))
+    # Where tfx is installed, found without importing it (the tasks import it).
+    site_packages = os.path.dirname(os.path.dirname(importlib.util.find_spec("tfx").origin))
     mounts = {kf.site_packages: site_packages, kf.project_dir: str(REPO_ROOT)}
     for item in args.mount or []:
         inside, sep, outside = item.partition("=")

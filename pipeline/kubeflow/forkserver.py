@@ -188,11 +188,16 @@ class ForkServer:
         return slot[1]
 
     def close(self) -> None:
-        """Lets running children end, then the server exits."""
+        """Lets running children end, then the server exits (at once when idle,
+        e.g. still importing when a spec turned out wrong)."""
+        with self._lock:
+            idle = not self._waiting
         try:
             self._process.stdin.close()
         except OSError:
             pass
+        if idle:
+            self._process.terminate()
         try:
             self._process.wait(timeout=600)
         except subprocess.TimeoutExpired:

@@ -250,7 +250,20 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
     executors = spec["deploymentSpec"]["executors"]
     tasks = spec["root"]["dag"]["tasks"]
 
-    check_spec(spec, platform, volumes)
+    # The server imports while the spec is checked and the first task prepared.
+    env = dict(os.environ, **{ROOT_ENV: launcher_root})
+    env.pop("PYTHONPATH", None)
+    if image_code:
+        env["PYTHONPATH"] = image_code
+    os.makedirs(layout.root, exist_ok=True)
+    server = ForkServer(python, env, log=os.path.join(layout.root, "forkserver.log")) \
+        if fork else None
+    try:
+        check_spec(spec, platform, volumes)
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
 
     produced: dict[tuple[str, str], dict] = {}
     produced_params: dict[tuple[str, str], Any] = {}
@@ -371,13 +384,6 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
         steps.append(command_line(container))
         own_env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
         return _Prepared(record, steps, task_dir, output_file, output_artifacts, own_env)
-
-    env = dict(os.environ, **{ROOT_ENV: launcher_root})
-    env.pop("PYTHONPATH", None)
-    if image_code:
-        env["PYTHONPATH"] = image_code
-    server = ForkServer(python, env, log=os.path.join(layout.root, "forkserver.log")) \
-        if fork else None
 
     def execute(prepared: _Prepared) -> int:
         started = time.monotonic()
