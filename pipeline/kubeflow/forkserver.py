@@ -27,6 +27,8 @@ import threading
 import traceback
 from typing import Optional
 
+from pipeline.errors import RehearsalError
+
 # What every TFX task would otherwise import itself (none of them runs as __main__).
 PRELOAD = (
     "pipeline",  # sets TF_USE_LEGACY_KERAS before TensorFlow loads
@@ -41,7 +43,7 @@ PRELOAD = (
 )
 
 
-class ForkServerError(RuntimeError):
+class ForkServerError(RehearsalError):
     """The server could not start (a preload failed) or died."""
 
 
