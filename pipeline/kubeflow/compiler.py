@@ -20,9 +20,11 @@ tests/test_kubeflow_compile.py:
    patches 5 and 7).
 4. CsvExampleGen's driver folded into its container: open-source KFP does
    not run `lifecycle.preCacheCheck`.
-5. The baseline resolver replaced by a container task
-   (`pipeline.kubeflow.container.baseline`):
-   open-source KFP's Argo compiler rejects `resolver` executors.
+5. The resolvers replaced by container tasks reading the serving PVC: the
+   Evaluator's baseline model (`pipeline.kubeflow.container.baseline`) and
+   the DriftCheck's baseline statistics, which the Pusher keeps beside each
+   version (`pipeline.kubeflow.container.drift_baseline`): open-source KFP's
+   Argo compiler rejects `resolver` executors.
 6. Paths inside the image: the data and the curated schema resolve to where
    the image holds them, never to this machine; the Pusher and the baseline
    task mount the serving PVC (a `platforms.kubernetes` document).
@@ -51,6 +53,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the image runs (pipeline.kubeflow.container), named by module.
 ENTRYPOINT = ["python", "-m", entrypoint.__name__]
 BASELINE_COMMAND = ["python", "-m", baseline.__name__]
+# By name: importing it would import the Pusher (TFX) into `tfxp compile`'s start.
+DRIFT_BASELINE_COMMAND = ["python", "-m", f"{baseline.__package__}.drift_baseline"]
 TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 SCHEMA_VERSION = "2.1.0"
 
@@ -205,8 +209,16 @@ def use_local_path_entrypoint(spec: Spec) -> None:
         container["command"] = ENTRYPOINT + [role]
 
 
+# What stands in for a resolver, by the output it resolves: (command, the
+# consumer's input the task reads as its own, the artifact type).
+BASELINE_TASKS = {
+    "model": (BASELINE_COMMAND, "model", "tfx.Model"),  # the Evaluator's baseline
+    "statistics": (DRIFT_BASELINE_COMMAND, "statistics", "tfx.ExampleStatistics"),  # drift
+}
+
+
 def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
-    """Fix 5: the resolver tasks become one container task (the container baseline)."""
+    """Fix 5: each resolver node's tasks become one container task (`BASELINE_TASKS`)."""
     executors = spec["deploymentSpec"]["executors"]
     components = spec["components"]
     tasks = spec["root"]["dag"]["tasks"]
@@ -214,46 +226,50 @@ def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
                            if "resolver" in executors[c["executorLabel"]]}
     resolver_tasks = {n for n, t in tasks.items()
                       if t["componentRef"]["name"] in resolver_components}
-    if not resolver_tasks:
-        return
     # TFX names them <resolver node id>-<channel>-resolver; the task keeps the node id.
-    ids = {t.split("-", 1)[0] for t in resolver_tasks}
-    name = ids.pop() if len(ids) == 1 else "baseline_resolver"
-    consumers = {}
-    for task_name, task in tasks.items():
-        if task_name in resolver_tasks:
-            continue
-        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
-            producer = ref.get("taskOutputArtifact", {}).get("producerTask")
-            if producer in resolver_tasks:
-                if ref["taskOutputArtifact"]["outputArtifactKey"] != "model":
-                    raise CompileError(f"task {task_name}: input {key!r} comes from resolver "
-                                       f"{producer}, which only a Vertex AI run can resolve")
-                consumers[task_name] = key
-    if len(consumers) != 1:
-        raise CompileError(f"resolvers {sorted(resolver_tasks)} feed {sorted(consumers)}; "
-                           f"expected exactly the Evaluator's baseline")
-    [(consumer, key)] = consumers.items()
-    candidate = tasks[consumer]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
-    for task_name in resolver_tasks:
-        label = components[tasks[task_name]["componentRef"]["name"]]["executorLabel"]
-        del components[tasks.pop(task_name)["componentRef"]["name"]], executors[label]
-    label = f"{name}_executor"
-    model_type = {"artifactType": {"schemaTitle": "tfx.Model"}}
-    components[name] = {"executorLabel": label,
-                        "inputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}},
-                        "outputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}}}
-    executors[label] = {"container": {
-        "image": image, "command": list(BASELINE_COMMAND),
-        "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg)]}}
-    tasks[name] = {"taskInfo": {"name": name}, "componentRef": {"name": name},
-                   "dependentTasks": [candidate["producerTask"]],
-                   "cachingOptions": {"enableCache": False},  # must see the latest push
-                   "inputs": {"artifacts": {"model": {"taskOutputArtifact": dict(candidate)}}}}
-    tasks[consumer]["inputs"]["artifacts"][key] = {
-        "taskOutputArtifact": {"producerTask": name, "outputArtifactKey": "model"}}
-    deps = [d for d in tasks[consumer].get("dependentTasks", []) if d not in resolver_tasks]
-    tasks[consumer]["dependentTasks"] = sorted(set(deps) | {name})
+    by_node: dict[str, set[str]] = {}
+    for name in resolver_tasks:
+        by_node.setdefault(name.split("-", 1)[0], set()).add(name)
+    for node, group in sorted(by_node.items()):
+        consumers = {}
+        for task_name, task in tasks.items():
+            if task_name in resolver_tasks:
+                continue
+            for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
+                producer = ref.get("taskOutputArtifact", {}).get("producerTask")
+                if producer in group:
+                    output_key = ref["taskOutputArtifact"]["outputArtifactKey"]
+                    if output_key not in BASELINE_TASKS:
+                        raise CompileError(f"task {task_name}: input {key!r} comes from "
+                                           f"resolver {producer}, which only a Vertex AI run "
+                                           f"can resolve")
+                    consumers[task_name] = (key, output_key)
+        if len(consumers) != 1:
+            raise CompileError(f"resolvers {sorted(group)} feed {sorted(consumers)}; expected "
+                               f"exactly one task (the Evaluator's baseline model or the "
+                               f"DriftCheck's baseline statistics)")
+        [(consumer, (key, output_key))] = consumers.items()
+        command, own_input, title = BASELINE_TASKS[output_key]
+        source = tasks[consumer]["inputs"]["artifacts"][own_input]["taskOutputArtifact"]
+        for task_name in group:
+            label = components[tasks[task_name]["componentRef"]["name"]]["executorLabel"]
+            del components[tasks.pop(task_name)["componentRef"]["name"]], executors[label]
+        label = f"{node}_executor"
+        typed = {"artifactType": {"schemaTitle": title}}
+        components[node] = {"executorLabel": label,
+                            "inputDefinitions": {"artifacts": {output_key: copy.deepcopy(typed)}},
+                            "outputDefinitions": {"artifacts": {output_key: copy.deepcopy(typed)}}}
+        executors[label] = {"container": {
+            "image": image, "command": list(command),
+            "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg)]}}
+        tasks[node] = {"taskInfo": {"name": node}, "componentRef": {"name": node},
+                       "dependentTasks": [source["producerTask"]],
+                       "cachingOptions": {"enableCache": False},  # must see the latest push
+                       "inputs": {"artifacts": {output_key: {"taskOutputArtifact": dict(source)}}}}
+        tasks[consumer]["inputs"]["artifacts"][key] = {
+            "taskOutputArtifact": {"producerTask": node, "outputArtifactKey": output_key}}
+        deps = [d for d in tasks[consumer].get("dependentTasks", []) if d not in group]
+        tasks[consumer]["dependentTasks"] = sorted(set(deps) | {node})
 
 
 def set_resources(spec: Spec, cfg: PipelineConfig) -> None:
@@ -281,6 +297,17 @@ _SECRET = re.compile(r"(authorization|bearer\s|password|secret|token|aws_access|
                      r"authservice_session)", re.I)
 
 
+def _without_config(spec: Spec) -> Spec:
+    """The spec without the config ExampleGen records (`record_config`)."""
+    spec = copy.deepcopy(spec)
+    for executor in spec.get("deploymentSpec", {}).get("executors", {}).values():
+        container = executor.get("container", {})
+        if "env" in container:
+            container["env"] = [e for e in container["env"]
+                                if e.get("name") != entrypoint.CONFIG_ENV]
+    return spec
+
+
 def check_portable(spec: Spec, cfg: Optional[PipelineConfig] = None) -> None:
     """No path of this machine and nothing that looks like a credential."""
     text = json.dumps(spec)
@@ -292,7 +319,8 @@ def check_portable(spec: Spec, cfg: Optional[PipelineConfig] = None) -> None:
         if marker in text:
             raise CompileError(f"the spec names a path of this machine ({marker}); "
                                f"it would not exist in the cluster")
-    hit = _SECRET.search(text)
+    # The config recorded as provenance is data (its feature names may say "token").
+    hit = _SECRET.search(json.dumps(_without_config(spec)))
     if hit:
         raise CompileError(f"the spec contains {hit.group(0)!r}; credentials never go in a spec")
 
