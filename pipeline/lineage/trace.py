@@ -45,7 +45,8 @@ KFP_BOOKKEEPING = ("display_name", "task_name", "pod_name", "pod_uid", "namespac
                    "cached_execution_id")
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
-                   "tuner_fn", "module_file", "module_path")
+                   "tuner_fn", "module_file", "module_path",
+                   "code_digest")  # pipeline.digest: the node's code, hashed
 
 
 # --------------------------------------------------------------------------- starting points
