@@ -126,18 +126,20 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
 
 
 def _stand_in_resolvers(tfx_pipeline: Any) -> None:
-    """The project's served-model resolver compiles as a LatestArtifactStrategy
-    stand-in; `replace_resolvers` then swaps it for the container baseline."""
+    """The project's served-model and served-statistics resolvers compile as
+    LatestArtifactStrategy stand-ins; `replace_resolvers` then swaps each for
+    its container task (`BASELINE_TASKS`)."""
     from tfx.dsl.components.common import resolver
     from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
         LatestArtifactStrategy,
     )
 
-    from components.atomic_pusher.served import ServedModelStrategy
+    from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
 
     for node in tfx_pipeline.components:
         if (isinstance(node, resolver.Resolver) and node.exec_properties.get(
-                resolver.RESOLVER_STRATEGY_CLASS) is ServedModelStrategy):
+                resolver.RESOLVER_STRATEGY_CLASS) in (ServedModelStrategy,
+                                                      ServedStatisticsStrategy)):
             # Resolver has no setter; its strategy is what the step builder reads.
             node._strategy_class = LatestArtifactStrategy
 

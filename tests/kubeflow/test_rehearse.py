@@ -212,9 +212,8 @@ def test_the_rehearsal_records_ml_metadata_as_kfp_does(compiled, rehearsed):
     assert examples[0].custom_properties["tfxp_config_sha256"].string_value
 
 
-# The known differences (README, Kubeflow): the drift check is off on the
-# cluster, and the Evaluator's baseline comes from a resolver or a container task.
-NOT_ON_BOTH = {"latest_blessed_model_resolver", "drift_baseline_resolver", "DriftCheck"}
+# The baselines come from resolvers locally and from container tasks on the cluster.
+NOT_ON_BOTH = {"served_model_resolver", "drift_baseline_resolver"}
 
 
 def _answers(runs: dict, trace: dict) -> dict:
