@@ -182,6 +182,7 @@ def cluster_config_json(cfg: PipelineConfig) -> str:
     base, pattern = data_input(cfg)
     values["data"]["path"], values["data"]["pattern"] = base, pattern
     values["schema"] = in_image_path(cfg, cfg.schema_file)
+    values["beam_args"] = list(cfg.kubeflow.beam_args)  # what the tasks run Beam with
     return json.dumps(values, sort_keys=True)
 
 

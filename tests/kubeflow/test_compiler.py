@@ -351,7 +351,7 @@ def test_the_config_is_recorded_for_provenance_as_the_cluster_sees_it(compiled):
     kf = compiled["cfg"].kubeflow
     assert recorded["schema"] == f"{kf.project_dir}/schemas/taxi/schema.pbtxt"
     assert recorded["data"]["path"].startswith(kf.site_packages)
-    assert recorded["kubeflow"]["beam_args"] == CLUSTER_BEAM
+    assert recorded["beam_args"] == recorded["kubeflow"]["beam_args"] == CLUSTER_BEAM
 
 
 def test_portability_check_catches_local_paths_and_credentials():
