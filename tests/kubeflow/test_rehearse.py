@@ -150,10 +150,10 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled, rehearsed):
     tasks = set(compiled["spec"]["root"]["dag"]["tasks"])
     for task in tasks:
         assert f"= {task} " in text, task
-    # The Pusher wrote a complete version on the serving volume, and nothing else.
+    # The Pusher wrote one complete version on the serving volume (beside its lock).
     cfg = compiled["cfg"]
     serving = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
-    [version] = os.listdir(serving)
+    [version] = [v for v in os.listdir(serving) if not v.startswith(".")]
     assert version.isdigit()
     assert (serving / version / "saved_model.pb").exists()
     assert (serving / version / "variables").is_dir()
@@ -313,6 +313,7 @@ def test_a_drifted_csv_exits_3_naming_the_features(compiled, rehearsed, tmp_path
     assert code == 3, text
     assert "DATA DRIFT" in text and "payment_type" in text
     assert "x DriftCheck" in text
-    [version] = os.listdir(workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name)
+    served = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
+    [version] = [v for v in os.listdir(served) if v.isdigit()]
     assert f"'baseline_version': '{version}'" in (
         workdir / "tasks" / "drift_baseline_resolver" / "log.txt").read_text()
