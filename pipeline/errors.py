@@ -19,6 +19,8 @@ class ExitCode(enum.IntEnum):
     ERROR = 1  # (2 is argparse's, for a command line it cannot parse)
     DATA_REJECTED = 3
     NOT_BLESSED = 4
+    CANCELED = 5  # `tfxp submit --wait`: the run was canceled on the cluster
+    TIMED_OUT = 6  # `tfxp submit --wait`: still running when the wait ended
 
 
 class TfxpError(Exception):
@@ -76,6 +78,13 @@ class SubmitError(TfxpError):
     """The cluster could not be reached, refused the credentials, or rejected the run."""
 
     what = "Kubeflow Pipelines"
+
+
+class WaitTimedOut(TfxpError):
+    """`tfxp submit --wait` stopped waiting; the run goes on on the cluster."""
+
+    exit_code = ExitCode.TIMED_OUT
+    what = "timed out"
 
 
 class ScaffoldError(TfxpError):

@@ -7,7 +7,8 @@
       serving/<model name>/    TF Serving model base path (unless serving.base_path)
       reports/run-<id>.html    one report per run
       schema-draft/            `tfxp schema`: its own pipeline root and store
-      rehearsal/               `tfxp rehearse`: launcher/, tasks/<task>/, volumes/<pvc>/
+      rehearsal/               `tfxp rehearse`: launcher/, tasks/<task>/, volumes/<pvc>/,
+                                 metadata.sqlite (KFP's layout)
 
 Nothing else joins path pieces under a run root; a module that needs a path
 asks a `RunLayout` (or a `RehearsalLayout`) for it.
@@ -113,6 +114,21 @@ class RehearsalLayout:
 
     def executor_output(self, name: str) -> str:
         return os.path.join(self.task(name), "executor_output.json")
+
+    @property
+    def metadata(self) -> str:
+        """ML Metadata as KFP's launcher records it (SQLite standing in for the cluster's)."""
+        return os.path.join(self.root, "metadata.sqlite")
+
+    @property
+    def uri_map(self) -> str:
+        """Object-store prefixes -> the local directories standing in for them (JSON),
+        so readers of the store find the artifacts its URIs name."""
+        return os.path.join(self.root, "uri_map.json")
+
+    def task_error(self, name: str) -> str:
+        """The exception a failed task raised, as the rehearsal's fork server saved it."""
+        return os.path.join(self.task(name), "error.pickle")
 
     def volume(self, claim: str) -> str:
         """A persistent volume claim's contents."""

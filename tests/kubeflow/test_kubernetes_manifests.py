@@ -165,3 +165,14 @@ def test_tf_serving_reads_the_model_base_path_the_pusher_writes():
     [service] = [d for n, d in docs.items() if n.startswith("tf-serving.yaml:Service")]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert {p["port"] for p in service["spec"]["ports"]} == {8500, 8501}
+
+
+def test_the_image_bakes_in_its_git_commit(monkeypatch):
+    """Provenance on the cluster: the image has no .git; the commit it was built from
+    is a build argument kept in its environment, which every run records."""
+    from pipeline.facts import git_commit
+    text = DOCKERFILE.read_text()
+    assert "ARG GIT_COMMIT" in text and "ENV GIT_COMMIT=${GIT_COMMIT}" in text
+    assert text.index("ENV GIT_COMMIT") < text.index("pip install --no-cache-dir --no-deps .")
+    monkeypatch.setenv("GIT_COMMIT", "0123abc")
+    assert git_commit("/nonexistent") == "0123abc"
