@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     ERROR = 1  # (2 is argparse's, for a command line it cannot parse)
     DATA_REJECTED = 3
     NOT_BLESSED = 4
+    DECAYED = 5  # tfxp evaluate: a served version crossed a monitoring threshold
 
 
 class TfxpError(Exception):
@@ -46,6 +47,13 @@ class NotBlessed(TfxpError):
 
     exit_code = ExitCode.NOT_BLESSED
     what = "not blessed"
+
+
+class Decayed(TfxpError):
+    """A served version crossed a `monitoring:` threshold on new data."""
+
+    exit_code = ExitCode.DECAYED
+    what = "decayed"
 
 
 class StoreError(TfxpError):
