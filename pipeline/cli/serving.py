@@ -89,7 +89,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print("No label column: the data's statistics against those that trained the version:")
     for d in e.measured:
-        print(f"  {'MOVED' if d in e.drift else 'ok':<8}{d}")
+        print(f"  {'MOVED' if d in e.drift else 'ok':<8}{d.feature}: {d.comparator} "
+              f"{d.value:.4f} (threshold {d.threshold:g})")
     if e.drift:
         raise Decayed("the data moved from the data that trained the version: "
                       + ", ".join(d.feature for d in e.drift))

@@ -178,7 +178,7 @@ def _without_labels(cfg, layout, job, csv_path, examples, store, result, schema)
 
     from components.drift_check.component import compare
     stats = StatisticsGen(examples=examples.outputs["examples"]).with_id("StatisticsGen")
-    outputs = jobs.run(cfg, layout, job, "evaluate", [examples, stats],
+    outputs = jobs.run(cfg, layout, job, "drift", [examples, stats],
                        os.path.abspath(csv_path))
     [current] = outputs["StatisticsGen"]["statistics"]
     baseline = _training_statistics(store, result.push_run, cfg.drift_check.split)
