@@ -65,6 +65,16 @@ def _metric_lines(e) -> list[str]:
     return lines
 
 
+def _print_report(layout: "RunLayout", run_id: str) -> None:
+    """The evaluation's HTML report, as `tfxp run` writes one; a problem here fails nothing."""
+    from pipeline.lineage.report import write_report
+    from pipeline.lineage.store import open_store_from
+    try:
+        print(f"Report: {write_report(open_store_from(layout.root), run_id, root=layout.root)}")
+    except Exception as e:  # the evaluation's outcome stands; say why there is no report
+        print(f"No report written ({type(e).__name__}: {e})")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates a served version on new data; exit 5 when it decayed."""
     from pipeline.errors import Decayed
@@ -78,6 +88,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if e.bad:
         print(f"{len(e.bad)} rows left out:", file=sys.stderr)
         _report_bad(e.bad, e.rows)
+    _print_report(layout, e.run_id)
     if e.labelled:
         print("Metrics now (at push time):")
         print("\n".join(_metric_lines(e)))
