@@ -110,11 +110,29 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
     kf = cfg.kubeflow
     tfx_pipeline = create_pipeline(cfg, pipeline_root=kf.pipeline_root,
                                    serving_dir=serving_dir(cfg), beam_args=list(kf.beam_args))
+    _stand_in_resolvers(tfx_pipeline)
     _check_resolvers(tfx_pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True))
     return runner.run(tfx_pipeline, write_out=False)["pipelineSpec"]
+
+
+def _stand_in_resolvers(tfx_pipeline: Any) -> None:
+    """The project's served-model resolver compiles as a LatestArtifactStrategy
+    stand-in; `replace_resolvers` then swaps it for the container baseline."""
+    from tfx.dsl.components.common import resolver
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
+        LatestArtifactStrategy,
+    )
+
+    from components.atomic_pusher.served import ServedModelStrategy
+
+    for node in tfx_pipeline.components:
+        if (isinstance(node, resolver.Resolver) and node.exec_properties.get(
+                resolver.RESOLVER_STRATEGY_CLASS) is ServedModelStrategy):
+            # Resolver has no setter; its strategy is what the step builder reads.
+            node._strategy_class = LatestArtifactStrategy
 
 
 def _check_resolvers(tfx_pipeline: Any) -> None:
@@ -307,9 +325,18 @@ def write_spec(spec: Spec, platform: Spec, path: str) -> str:
 
 def load_spec(path: str) -> tuple[Spec, Spec]:
     """The pipeline spec and (possibly empty) platform spec of a compiled YAML."""
-    with open(path) as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
-    if not docs or "root" not in docs[0]:
+    try:
+        with open(path, "rb") as f:
+            docs = [d for d in yaml.safe_load_all(f.read().decode("utf-8")) if d]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such spec; `tfxp compile` writes one") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a compiled spec") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise ConfigError(f"{path}: not a KFP pipeline spec (not YAML text)") from None
+    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise ConfigError(f"{path}: not a KFP pipeline spec (no root DAG)")
     platform: Spec = {}
     for doc in docs[1:]:
