@@ -15,13 +15,8 @@ import warnings
 from typing import Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
-<<<<<<< HEAD
 from pipeline.cli import kubeflow, lineage, new_component, run, serving
-from pipeline.errors import TfxpError
-=======
-from pipeline.cli import kubeflow, lineage, new_component, run
 from pipeline.errors import ExitCode, TfxpError
->>>>>>> main
 
 # The command groups, in the order `tfxp --help` lists them.
 COMMAND_GROUPS = (run, kubeflow, lineage, serving, new_component)
