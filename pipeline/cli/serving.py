@@ -133,7 +133,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from pipeline.serving.model_config import config_path
+    from components.atomic_pusher.model_config import config_path
     from pipeline.serving.versions import promote
 
     cfg, layout = _setup(args)

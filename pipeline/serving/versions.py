@@ -3,18 +3,18 @@
 A version is an all-digit directory the Pusher renamed into place.  Its labels
 come from `models.config`; its metrics and its run from ML Metadata (the
 PushedModel whose `pushed_version` it is, and that run's Evaluator output).
-Retention keeps the newest `keep` versions and never removes a labelled one.
+Retention (`retain`, run by the Pusher) keeps the newest `keep` versions and
+never removes a labelled one.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import Optional
 
+from components.atomic_pusher import model_config
+from components.atomic_pusher.model_config import CANARY, STABLE, on_disk, retain
 from pipeline.errors import ConfigError
-from pipeline.serving import model_config
-from pipeline.serving.model_config import CANARY, STABLE
 
 
 @dataclasses.dataclass
@@ -24,14 +24,6 @@ class Version:
     labels: list[str]
     run_id: Optional[str] = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # overall, at push
-
-
-def on_disk(base_path: str) -> list[int]:
-    """Every version TF Serving could load (all-digit directories), oldest first."""
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(int(n) for n in os.listdir(base_path)
-                  if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
 
 
 def version_path(base_path: str, version: int) -> str:
@@ -128,15 +120,5 @@ def rollback(model_name: str, base_path: str) -> tuple[int, int]:
     return current, target
 
 
-def retain(base_path: str, keep: int) -> list[int]:
-    """Removes the oldest versions beyond `keep`, never a labelled one; returns those removed."""
-    labelled = set(model_config.labels(base_path).values())
-    versions = on_disk(base_path)
-    newest = set(versions[-keep:]) if keep > 0 else set()
-    removed = []
-    for v in versions:
-        if v in labelled or v in newest:
-            continue
-        shutil.rmtree(version_path(base_path, v))
-        removed.append(v)
-    return removed
+__all__ = ["Version", "on_disk", "version_path", "resolve", "push_records", "list_versions",
+           "promote", "rollback", "retain"]

@@ -16,9 +16,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from components.atomic_pusher.model_config import config_path
 from pipeline.config import load_config
 from pipeline.kubeflow.compiler import REPO_ROOT, serving_dir
-from pipeline.serving.model_config import config_path
 
 K8S = REPO_ROOT / "kubernetes"
 DOCKERFILE = K8S / "Dockerfile"

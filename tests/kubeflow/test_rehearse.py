@@ -132,7 +132,8 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled):
     # The Pusher wrote a complete version on the serving volume, and nothing else.
     cfg = compiled["cfg"]
     serving = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
-    [version] = os.listdir(serving)
+    [version] = [n for n in os.listdir(serving) if not n.startswith(".")
+                 and n not in ("models.config", "stable-history.json")]
     assert version.isdigit()
     assert (serving / version / "saved_model.pb").exists()
     assert (serving / version / "variables").is_dir()

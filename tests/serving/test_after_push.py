@@ -71,9 +71,9 @@ def test_warmup_requests_parse_and_score_through_the_signature(
     import tensorflow_data_validation as tfdv
     from tensorflow_serving.apis import prediction_log_pb2
 
+    from components.atomic_pusher import warmup
     from pipeline.lineage import runs
     from pipeline.lineage.store import open_store_from
-    from pipeline.serving import warmup
 
     cfg = load_config()
     model = str(tmp_path / "version")
@@ -94,6 +94,36 @@ def test_warmup_requests_parse_and_score_through_the_signature(
         assert cfg.label.column not in sent.features.feature  # as a client sends it
         [scores] = signature(**{key: tf.constant(batch)}).values()
         assert scores.shape[0] == 1 and bool(tf.reduce_all(tf.math.is_finite(scores)))
+
+
+def test_each_push_carries_warmup_and_labels_itself_in_models_config(lineage_runs, signature):
+    import tensorflow as tf
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2 as msc
+
+    from components.atomic_pusher import warmup
+    from pipeline.lineage.store import open_store_from
+
+    base = lineage_runs.paths.serving
+    pushed = [r.pushed_version for r in open_store_from(lineage_runs.root).runs()
+              if r.pushed_version and r.pushed_in_this_run]
+    assert pushed and all(os.path.isdir(os.path.join(base, v)) for v in pushed)
+    with open(os.path.join(base, "models.config")) as f:
+        config = text_format.Parse(f.read(), msc.ModelServerConfig())
+    [model] = config.model_config_list.config
+    expected = {"stable": int(pushed[0])}
+    if len(pushed) > 1:
+        expected["canary"] = int(pushed[-1])
+    assert (model.name, model.base_path) == (lineage_runs.cfg.serving.model_name, base)
+    assert dict(model.version_labels) == expected
+    assert sorted(model.model_version_policy.specific.versions) == sorted(expected.values())
+    logs = warmup.read_warmup(os.path.join(base, served_version(lineage_runs.paths)))
+    assert logs
+    for log in logs:
+        [key] = log.predict_log.request.inputs
+        [scores] = signature(**{key: tf.constant(
+            tf.make_ndarray(log.predict_log.request.inputs[key]))}).values()
+        assert scores.shape[0] == 1
 
 
 def test_predict_scores_the_good_rows_and_names_the_bad_ones(root, signature, tmp_path):
@@ -144,7 +174,7 @@ def test_predict_refuses_an_unknown_version(root, tmp_path):
 
 def _fresh(tmp_path, name: str, shuffle: bool) -> str:
     header, rows = read_rows()
-    rows = rows[1::6]  # not the rows the shared runs trained or evaluated on
+    rows = rows[1::9]  # not the rows the shared runs trained or evaluated on
     if shuffle:
         labels = [r["tips"] for r in rows]
         random.Random(7).shuffle(labels)

@@ -8,9 +8,10 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2 as msc
 
+from components.atomic_pusher import model_config
 from pipeline.cli.main import main
 from pipeline.config import ConfigError, load_config
-from pipeline.serving import model_config, versions
+from pipeline.serving import versions
 
 NAME = "chicago_taxi"
 
@@ -120,3 +121,17 @@ def test_monitoring_slices_must_be_evaluation_slices(tmp_path):
                                 + "/schemas"))
     with pytest.raises(ConfigError, match=r"monitoring\.thresholds\[2\]\.slice"):
         load_config(path)
+
+
+def test_the_pusher_labels_its_version_in_models_config(tmp_path):
+    import json
+
+    from components.atomic_pusher import executor
+    from components.atomic_pusher.test_atomic_pusher import executor_inputs
+    inputs, outputs, props = executor_inputs(tmp_path, blessed=True)
+    props["custom_config"] = json.dumps({"model_name": NAME, "keep_versions": 3})
+    executor.Executor().Do(inputs, outputs, props)
+    version = int(outputs["pushed_model"][0].get_string_custom_property("pushed_version"))
+    base = str(tmp_path / "serving")
+    [model] = parsed(base).model_config_list.config
+    assert (model.name, dict(model.version_labels)) == (NAME, {"stable": version})

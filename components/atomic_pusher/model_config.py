@@ -1,5 +1,8 @@
 """TF Serving's model config file: which versions it serves, under which labels.
 
+Written by the Pusher after each push (`after_push`, then `retain`), and by
+`tfxp promote` / `tfxp rollback` (pipeline/serving/versions.py).
+
 TF Serving started with `--model_config_file` re-reads the file every poll
 interval, so labels move without a restart.  The file is the text form of
 `ModelServerConfig` (tensorflow-serving-api's proto) and is always replaced
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from typing import Optional
 
@@ -125,3 +129,36 @@ def after_push(model_name: str, base_path: str, version: int) -> msc.ModelServer
     else:
         current[CANARY] = int(version)
     return write(model_name, base_path, current)
+
+
+def on_disk(base_path: str) -> list[int]:
+    """Every version TF Serving could load (all-digit directories), oldest first."""
+    if not os.path.isdir(base_path):
+        return []
+    return sorted(int(n) for n in os.listdir(base_path)
+                  if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
+
+
+def retain(base_path: str, keep: int) -> list[int]:
+    """Removes the oldest versions beyond `keep`, never a labelled one; returns those removed."""
+    labelled = set(labels(base_path).values())
+    versions = on_disk(base_path)
+    newest = set(versions[-keep:]) if keep > 0 else set()
+    removed = []
+    for v in versions:
+        if v not in labelled and v not in newest:
+            shutil.rmtree(os.path.join(base_path, str(v)))
+            removed.append(v)
+    return removed
+
+
+def published(base_path: str, version: str, custom_config: dict) -> list[int]:
+    """After a push: the new version labelled, then old unlabelled versions removed.
+
+    `custom_config` may name `model_name` (default: the base path's last part)
+    and `keep_versions` (default: keep everything).
+    """
+    name = custom_config.get("model_name") or os.path.basename(os.path.normpath(base_path))
+    after_push(name, base_path, int(version))
+    keep = custom_config.get("keep_versions")
+    return retain(base_path, int(keep)) if keep else []

@@ -100,3 +100,20 @@ def eval_examples(examples_uri: str, split: str = "eval", limit: int = 10) -> li
     files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
     return [r.numpy() for r in
             tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)]
+
+
+def stage(staging: str, examples: Optional[list], schema: Optional[list],
+          custom_config: dict, limit: int = 10) -> Optional[str]:
+    """At push time: warm-up requests from the eval rows, written into the staged version."""
+    import json
+
+    import tensorflow_data_validation as tfdv
+    if not examples:
+        return None
+    splits = json.loads(examples[0].split_names or "[]")
+    split = "eval" if "eval" in splits else (splits[0] if splits else "eval")
+    loaded = (tfdv.load_schema_text(os.path.join(schema[0].uri, "schema.pbtxt"))
+              if schema else None)
+    name = custom_config.get("model_name") or os.path.basename(
+        os.path.dirname(os.path.normpath(staging)))
+    return write_warmup(staging, eval_examples(examples[0].uri, split, limit), name, loaded)
