@@ -7,6 +7,7 @@
       serving/<model name>/    TF Serving model base path (unless serving.base_path)
       reports/run-<id>.html    one report per run
       schema-draft/            `tfxp schema`: its own pipeline root and store
+      jobs/<run id>/           `tfxp predict` / `tfxp evaluate`: the rows they read
       rehearsal/               `tfxp rehearse`: launcher/, tasks/<task>/, volumes/<pvc>/,
                                  metadata.sqlite (KFP's layout)
 
@@ -80,6 +81,10 @@ class RunLayout:
     def report(self, run_id: str) -> str:
         """ROOT/reports/run-<id>.html, the run id made safe as a file name."""
         return os.path.join(self.reports, f"run-{_safe(run_id)}.html")
+
+    def job(self, run_id: str) -> str:
+        """ROOT/jobs/<run id>: what a `tfxp predict` or `tfxp evaluate` run reads."""
+        return os.path.join(self.root, "jobs", _safe(run_id))
 
     @property
     def schema_draft(self) -> "RunLayout":

@@ -208,6 +208,9 @@ def create_pipeline(
         evaluation=evaluator.outputs["evaluation"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+        # models.config (labels) and retention after each push.
+        custom_config={"model_name": cfg.serving.model_name,
+                       "keep_versions": cfg.serving.keep_versions},
     ).with_id("Pusher")
 
     tfx_pipeline = tfx.dsl.Pipeline(

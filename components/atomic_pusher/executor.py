@@ -30,7 +30,9 @@ from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import io_utils, json_utils, proto_utils
+
+from components.atomic_pusher import model_config, warmup
 
 STAGING_PREFIX = ".staging-"
 LOCK_FILE = ".push.lock"
@@ -152,6 +154,12 @@ def publish_atomically(model_path: str, base_directory: str,
         return version, True
 
 
+def _custom_config(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The Pusher's custom_config (model_name, keep_versions), {} when not given."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    return (json_utils.loads(raw) if isinstance(raw, str) else raw) or {}
+
+
 class Executor(tfx_pusher.Executor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
@@ -191,8 +199,11 @@ class Executor(tfx_pusher.Executor):
         statistics = input_dict.get("statistics") or []
         if statistics:
             shutil.copytree(statistics[0].uri, os.path.join(staging, STATISTICS_DIR))
+        warmup.stage(staging, input_dict.get("examples"), input_dict.get("schema"),
+                     _custom_config(exec_properties))
 
     def _published(self, base: str, version: str,
                    input_dict: dict[str, list[types.Artifact]],
                    exec_properties: dict[str, Any]) -> None:
-        """What follows a new version (nothing yet beyond the version itself)."""
+        """What follows a new version: TF Serving's models.config labels it, old ones go."""
+        model_config.published(base, version, _custom_config(exec_properties))

@@ -153,7 +153,8 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled, rehearsed):
     # The Pusher wrote one complete version on the serving volume (beside its lock).
     cfg = compiled["cfg"]
     serving = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
-    [version] = [v for v in os.listdir(serving) if not v.startswith(".")]
+    [version] = [n for n in os.listdir(serving) if not n.startswith(".")
+                 and n not in ("models.config", "stable-history.json")]
     assert version.isdigit()
     assert (serving / version / "saved_model.pb").exists()
     assert (serving / version / "variables").is_dir()

@@ -301,5 +301,5 @@ def test_submit_wait_exit_status_of_a_canceled_run(kfp_server, spec_file, capsys
     monkeypatch.setenv("KFP_BEARER_TOKEN", TOKEN)
     code = main(["submit", spec_file, "--config", str(REPO_ROOT / "configs" / "taxi.yaml"),
                  "--host", host, "--wait"])
-    assert code == ExitCode.CANCELED == 5
+    assert code == ExitCode.CANCELED == 6
     assert "ended: CANCELED" in capsys.readouterr().out
