@@ -19,12 +19,14 @@ from components.data_gate.component import DataGate
 from components.drift_check.baseline import TrainingStatisticsStrategy
 from components.drift_check.component import DriftCheck
 from components.serving_check.component import ServingCheck
+from models.tuning import TUNING_KEY
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
 from pipeline.evaluation import eval_config
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
 
 
 def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
@@ -139,11 +141,28 @@ def create_pipeline(
     for gate in gates:
         transform.add_upstream_node(gate)
 
+    tuning_nodes: list = []
+    hyperparameters = None
+    if cfg.tuning.enabled:
+        # A search over the training keys; the Trainer trains with the best trial.
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(num_steps=cfg.tuning.train_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=cfg.tuning.eval_steps),
+            custom_config={**custom_config,
+                           TUNING_KEY: cfg.tuning.model_dump(mode="json")})
+        tuning_nodes = [tuner]
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
+        hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.training.eval_steps),
         custom_config=custom_config)
@@ -190,7 +209,7 @@ def create_pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
-                    example_validator, data_gate, *drift_nodes, transform, trainer,
+                    example_validator, data_gate, *drift_nodes, transform, *tuning_nodes, trainer,
                     baseline, evaluator, *serving_nodes, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
