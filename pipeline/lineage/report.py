@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.lineage.html import bar_chart, page, table, trace_section
+from pipeline.lineage.model_card import card_paths
 from pipeline.lineage.results import (
     CHART_METRICS,
     TABLE_METRICS,
@@ -28,8 +30,8 @@ from pipeline.lineage.results import (
     statistics,
     thresholds,
 )
-from pipeline.lineage.runs import run_record
-from pipeline.lineage.store import FAILED, NOT_RUN, Store
+from pipeline.lineage.runs import RunRecord, run_record
+from pipeline.lineage.store import FAILED, NOT_RUN, Store, custom
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -89,6 +91,7 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
               if info.pushed_version else "nothing pushed")
     body.append(f"<p>Started {e(info.started)}, {info.seconds:.1f}s. Status: <b>"
                 f"{e(info.status)}</b>. Model: {blessed}; {pushed}.</p>")
+    body += model_card_link(record)
     if info.provenance:
         p = info.provenance
         body.append(f"<p>Code: project {e(p.get('project_version', ''))}, git "
@@ -180,6 +183,19 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
     except StoreError as err:
         body.append(f'<div class="warn">{e(str(err))}</div>')
     return page(f"Run {info.run_id}", body)
+
+
+def model_card_link(record: RunRecord) -> list[str]:
+    """A link to the model card the pushed version carries, if it has one."""
+    pushed = record.first("PushedModel")
+    destination = custom(pushed, "pushed_destination") if pushed is not None else None
+    if not record.info.pushed_version or not destination:
+        return []
+    _, card = card_paths(destination)
+    if not os.path.exists(card):
+        return []
+    return [f'<p>Model card of version {html.escape(record.info.pushed_version)}: '
+            f'<a href="{html.escape(Path(card).as_uri())}">{html.escape(card)}</a></p>']
 
 
 def write_report(store: Store, run_spec: Optional[str], path: Optional[str] = None,
