@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from tfx.components.trainer.fn_args_utils import FnArgs
     from tfx.components.tuner.component import TunerFnResult
 
+# What the search maximises: AUC on the eval split (models.model compiles it as "auc").
+OBJECTIVE = "val_auc"
 # The key of the Tuner's custom_config that holds the `tuning:` block.
 TUNING_KEY = "tuning"
 # Beside the SavedModel, in the directory TF Serving ignores.
@@ -121,55 +123,56 @@ def record_hyperparameters(model_dir: str, training: TrainingConfig, tuned: bool
     return path
 
 
-def _hypermodel(spec: ModelInputs, space: SearchSpace, fn_args: "FnArgs"):
-    import keras_tuner
+def _searcher(spec: ModelInputs, space: SearchSpace, fn_args: "FnArgs", oracle: Any):
+    """A KerasTuner BaseTuner whose trials train the model of models.model.
+
+    KerasTuner's own `Tuner` checks the built model against Keras 3, which it
+    always imports, so it rejects the tf.keras 2 models TFX 1.16 needs
+    (keras-team/keras-tuner#1039). A BaseTuner only asks each trial for its
+    score, with the same oracles (random, bayesian) behind it.
+    """
+    import tensorflow as tf
     import tensorflow_transform as tft
+    from keras_tuner.engine import base_tuner
 
     from models.model import build_keras_model, input_fn
 
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
-    class HyperModel(keras_tuner.HyperModel):
-        """The model of models.model, built and fed with a trial's values."""
+    class Search(base_tuner.BaseTuner):
+        def run_trial(self, trial, *args, **kwargs):
+            trial_spec = spec.model_copy(update={
+                "training": training_with(spec.training, trial.hyperparameters.values)})
+            tf.keras.utils.set_random_seed(spec.training.seed)
+            batch = trial_spec.training.batch_size
+            model = build_keras_model(trial_spec)
+            history = model.fit(
+                input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, trial_spec,
+                         batch),
+                validation_data=input_fn(fn_args.eval_files, fn_args.data_accessor,
+                                         tft_output, trial_spec, batch),
+                steps_per_epoch=fn_args.train_steps, validation_steps=fn_args.eval_steps,
+                epochs=1, verbose=0)
+            return {OBJECTIVE: float(history.history[OBJECTIVE][-1])}
 
-        def build(self, hp):
-            return build_keras_model(spec.model_copy(update={
-                "training": training_with(spec.training, declare(hp, space))}))
-
-        def fit(self, hp, model, *args, **kwargs):
-            # The batch size is a hyperparameter: the datasets are made per trial.
-            batch = hp.get("batch_size")
-            trial = spec.model_copy(update={"training": training_with(spec.training, hp.values)})
-            train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, trial, batch)
-            evaluation = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output,
-                                  trial, batch)
-            return model.fit(train, validation_data=evaluation, verbose=0, **kwargs)
-
-    return HyperModel()
+    return Search(oracle=oracle, directory=fn_args.working_dir, project_name="search",
+                  overwrite=True)
 
 
 def tuner_fn(fn_args: "FnArgs") -> "TunerFnResult":
     """TFX Tuner entry point: a KerasTuner search maximising validation AUC."""
     import keras_tuner
-    import tensorflow as tf
     from tfx.components.tuner.component import TunerFnResult
 
     config = dict(fn_args.custom_config)
     tuning = TuningConfig.model_validate(config.pop(TUNING_KEY, {}))
     spec = ModelInputs.from_custom_config(config)
-    tf.keras.utils.set_random_seed(spec.training.seed)
-    algorithm = {"random": keras_tuner.RandomSearch,
-                 "bayesian": keras_tuner.BayesianOptimization}[tuning.algorithm]
-    tuner = algorithm(
-        _hypermodel(spec, tuning.search_space, fn_args),
-        objective=keras_tuner.Objective("val_auc", direction="max"),
-        max_trials=tuning.max_trials,
-        seed=spec.training.seed,
-        directory=fn_args.working_dir,
-        project_name="search",
-        overwrite=True)
-    return TunerFnResult(tuner=tuner, fit_kwargs={
-        "steps_per_epoch": fn_args.train_steps,
-        "validation_steps": fn_args.eval_steps,
-        "epochs": 1,
-    })
+    hp = keras_tuner.HyperParameters()
+    declare(hp, tuning.search_space)
+    oracle_class = {"random": keras_tuner.oracles.RandomSearchOracle,
+                    "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}[tuning.algorithm]
+    oracle = oracle_class(objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+                          max_trials=tuning.max_trials, seed=spec.training.seed,
+                          hyperparameters=hp, tune_new_entries=False)
+    return TunerFnResult(tuner=_searcher(spec, tuning.search_space, fn_args, oracle),
+                         fit_kwargs={})
