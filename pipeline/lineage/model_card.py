@@ -166,6 +166,14 @@ def threshold_checks(evaluation: Evaluation, eval_config: Any, failed: set,
     return checks
 
 
+def trained_with(model_uri: Optional[str]) -> Optional[dict[str, Any]]:
+    """What a Trainer's Model artifact was trained with ({"tuned", "values"}), if recorded."""
+    if not model_uri:
+        return None
+    from tfx.utils import path_utils
+    return _hyperparameters(path_utils.serving_model_path(model_uri))
+
+
 def _hyperparameters(model_dir: Optional[str]) -> Optional[dict[str, Any]]:
     if not model_dir:
         return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.lineage.html import bar_chart, page, table, trace_section
-from pipeline.lineage.model_card import card_paths
+from pipeline.lineage.model_card import card_paths, trained_with
 from pipeline.lineage.results import (
     CHART_METRICS,
     TABLE_METRICS,
@@ -91,7 +91,7 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
               if info.pushed_version else "nothing pushed")
     body.append(f"<p>Started {e(info.started)}, {info.seconds:.1f}s. Status: <b>"
                 f"{e(info.status)}</b>. Model: {blessed}; {pushed}.</p>")
-    body += model_card_link(record)
+    body += model_card_link(record) + hyperparameters_line(record)
     if info.provenance:
         p = info.provenance
         body.append(f"<p>Code: project {e(p.get('project_version', ''))}, git "
@@ -196,6 +196,17 @@ def model_card_link(record: RunRecord) -> list[str]:
         return []
     return [f'<p>Model card of version {html.escape(record.info.pushed_version)}: '
             f'<a href="{html.escape(Path(card).as_uri())}">{html.escape(card)}</a></p>']
+
+
+def hyperparameters_line(record: RunRecord) -> list[str]:
+    """The values this run's model was trained with (the tuner's best trial, if tuned)."""
+    model = record.first("Model", "model")
+    used = trained_with(model.uri if model is not None else None)
+    if not used:
+        return []
+    values = ", ".join(f"{k} {v}" for k, v in sorted(used["values"].items()))
+    source = "the tuner's best trial" if used.get("tuned") else "the configuration"
+    return [f"<p>Trained with ({html.escape(source)}): {html.escape(values)}.</p>"]
 
 
 def write_report(store: Store, run_spec: Optional[str], path: Optional[str] = None,
