@@ -48,6 +48,12 @@ class NotBlessed(TfxpError):
     what = "not blessed"
 
 
+class RootBusy(TfxpError):
+    """Another run holds the run root (one run per root at a time)."""
+
+    what = "run root in use"
+
+
 class StoreError(TfxpError):
     """No usable ML Metadata store, or nothing in it matching what was asked for."""
 

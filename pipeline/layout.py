@@ -3,6 +3,7 @@
     ROOT/                      default ./runs/<pipeline name>
       pipeline/                pipeline root: every artifact
       metadata.sqlite          ML Metadata
+      run.lock                 held by the one run at a time (pid, run id, start)
       serving/<model name>/    TF Serving model base path (unless serving.base_path)
       reports/run-<id>.html    one report per run
       schema-draft/            `tfxp schema`: its own pipeline root and store
@@ -66,6 +67,10 @@ class RunLayout:
     @property
     def metadata(self) -> str:
         return os.path.join(self.root, "metadata.sqlite")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.root, "run.lock")
 
     @property
     def reports(self) -> str:

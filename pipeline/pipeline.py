@@ -15,18 +15,21 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.atomic_pusher.component import AtomicPusher
+from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
 from components.data_gate.component import DataGate
-from components.drift_check.baseline import TrainingStatisticsStrategy
 from components.drift_check.component import DriftCheck
 from components.serving_check.component import ServingCheck
 from models.tuning import TUNING_KEY
 from pipeline.config import PipelineConfig
+from pipeline.digest import CODE_DIGEST, code_digest
 from pipeline.errors import ConfigError
 from pipeline.evaluation import eval_config
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
+# Execution properties that name model code by dotted path.
+MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
 
 
 def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
@@ -104,19 +107,20 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema.outputs["schema"])
-    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
+                         statistics=statistics_gen.outputs["statistics"])
     # Checks that must pass before Transform may run.
     gates: list = [data_gate]
 
     drift_nodes: list = []
     if cfg.drift_check.enabled:
-        # The statistics of the data that trained the latest blessed model,
-        # followed through ML Metadata (empty on a first run).
+        # The statistics of the data that trained the model now served (none
+        # on a first run, or when they are this run's own statistics).
         drift_baseline = tfx.dsl.Resolver(
-            strategy_class=TrainingStatisticsStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            strategy_class=ServedStatisticsStrategy,
+            pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
             statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+            current=statistics_gen.outputs["statistics"],
         ).with_id("drift_baseline_resolver")
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"],
@@ -167,11 +171,14 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.training.eval_steps),
         custom_config=custom_config)
 
+    # The model now served, unless it is the candidate itself: an unchanged
+    # re-run then has the inputs of the run that pushed, and is cached.
     baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=ServedModelStrategy,
+        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+        candidate=trainer.outputs["model"],
+    ).with_id("served_model_resolver")
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -201,11 +208,17 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
+        # Written beside the version: its training statistics (the drift
+        # baseline while it is served).
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema.outputs["schema"],
+        examples=example_gen.outputs["examples"],
+        evaluation=evaluator.outputs["evaluation"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")
 
-    return tfx.dsl.Pipeline(
+    tfx_pipeline = tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
@@ -214,3 +227,39 @@ def create_pipeline(
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
+    add_code_digests(tfx_pipeline)
+    return tfx_pipeline
+
+
+def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:
+    """Node id -> the project code it runs (modules and packages, see pipeline.digest).
+
+    A custom component runs its own package (`components.<name>`); a node
+    given model code by dotted path (`preprocessing_fn`, `run_fn`, ...) runs
+    that module; and every node downstream of one runs what its upstream ran,
+    since its inputs are made by that code.
+    """
+    entries: dict[str, set[str]] = {}
+    for node in tfx_pipeline.components:  # topologically sorted
+        if isinstance(node, tfx.dsl.Resolver):
+            continue  # never cached: resolved afresh on every run
+        own: set[str] = set()
+        module = type(node).__module__
+        if module.startswith("components."):
+            own.add(".".join(module.split(".")[:2]))
+        for key in MODEL_CODE_PROPERTIES:
+            value = node.exec_properties.get(key)
+            if isinstance(value, str) and value:
+                own.add(value.rpartition(".")[0])
+        inherited = set().union(*(entries.get(up.id, set()) for up in node.upstream_nodes))
+        found = own | {e for e in inherited if not e.startswith("components.")}
+        if found:
+            entries[node.id] = found
+    return {node_id: sorted(found) for node_id, found in entries.items()}
+
+
+def add_code_digests(tfx_pipeline: tfx.dsl.Pipeline) -> None:
+    """Each node's code digest into its execution properties: part of its cache key."""
+    by_id = {node.id: node for node in tfx_pipeline.components}
+    for node_id, entries in code_entries(tfx_pipeline).items():
+        by_id[node_id].exec_properties[CODE_DIGEST] = code_digest(*entries)

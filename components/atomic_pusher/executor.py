@@ -1,47 +1,155 @@
-"""Pusher executor that never lets TF Serving see a half-written version.
+"""Pusher executor: whole versions, one at a time, never the same model twice.
 
 TF Serving watches `<base>/<model>/` and loads any all-digit sub-directory as
 soon as it appears. TFX's own Pusher copies straight into `<base>/<version>`,
-so a poll during the copy can find a partial model. Here the model is copied
-into a hidden staging directory (not all digits, so ignored by the server) and
-then renamed into place, which is atomic on a POSIX filesystem.
+so a poll during the copy can find a partial model. Here, under an exclusive
+lock on the base path:
+
+1. a model whose SavedModel fingerprint equals the newest served version's is
+   not published again ("already serving version V");
+2. staging directories left by a killed push are swept;
+3. the version number is allocated by creating its staging directory
+   (`os.mkdir` fails if it exists: never two pushes in one directory);
+4. the model and the files that belong beside it are written there, and the
+   directory is renamed into place, which is atomic on a POSIX filesystem.
+
+An object-store base path (gs://, s3://) is refused: rename is a copy there.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import shutil
 import time
-from typing import Any
+from typing import Any, Iterator, Optional
 
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
-from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 STAGING_PREFIX = ".staging-"
+LOCK_FILE = ".push.lock"
+FINGERPRINT_FILE = "fingerprint.pb"
+# Beside every version (TF Serving ignores assets.extra/): the statistics of
+# the data that trained it, the drift baseline while it is served.
+STATISTICS_DIR = os.path.join("assets.extra", "training_statistics")
 
 
-def next_version(base_directory: str) -> str:
-    """A Unix-time version, bumped past any version already there."""
-    existing = [int(n) for n in (fileio.listdir(base_directory)
-                                 if fileio.exists(base_directory) else [])
-                if n.isdigit()]
-    return str(max([int(time.time())] + [v + 1 for v in existing]))
+class PushRefused(ValueError):
+    """The push destination cannot be published to atomically."""
 
 
-def publish_atomically(model_path: str, base_directory: str) -> str:
-    """Copies the model under a staging name, then renames it to its version."""
-    fileio.makedirs(base_directory)
-    version = next_version(base_directory)
-    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}")
-    if fileio.exists(staging):
-        fileio.rmtree(staging)
-    io_utils.copy_dir(model_path, staging)
-    final = os.path.join(base_directory, version)
-    fileio.rename(staging, final, overwrite=False)
-    return version
+def check_base_directory(base_directory: str) -> None:
+    if "://" in base_directory:
+        raise PushRefused(
+            f"model base path {base_directory}: an object store cannot rename a version "
+            f"into place atomically, so TF Serving could load a half-copied model. Use a "
+            f"filesystem path: a volume shared with TF Serving (a PVC on Kubernetes), "
+            f"or a bucket mounted with a FUSE driver")
+
+
+@contextlib.contextmanager
+def push_lock(base_directory: str) -> Iterator[None]:
+    """Exclusive for the duration of one push; released if the process dies."""
+    os.makedirs(base_directory, exist_ok=True)
+    with open(os.path.join(base_directory, LOCK_FILE), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def versions(base_directory: str) -> list[int]:
+    """Complete versions under a base path, oldest first."""
+    if not os.path.isdir(base_directory):
+        return []
+    return sorted(int(n) for n in os.listdir(base_directory) if n.isdigit())
+
+
+def fingerprint(saved_model_dir: str) -> Optional[str]:
+    """A digest of a SavedModel's fingerprint.pb (or, lacking one, its graph and variables)."""
+    names = [FINGERPRINT_FILE] if os.path.exists(
+        os.path.join(saved_model_dir, FINGERPRINT_FILE)) else ["saved_model.pb", "variables"]
+    digest = hashlib.sha256()
+    found = False
+    for name in names:
+        path = os.path.join(saved_model_dir, name)
+        files = ([path] if os.path.isfile(path) else
+                 sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs))
+        for file in files:
+            found = True
+            digest.update(os.path.relpath(file, saved_model_dir).encode())
+            with open(file, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest() if found else None
+
+
+def sweep_staging(base_directory: str) -> list[str]:
+    """Removes staging directories of pushes that died (only call under the lock)."""
+    swept = []
+    for name in os.listdir(base_directory):
+        if name.startswith(STAGING_PREFIX):
+            shutil.rmtree(os.path.join(base_directory, name), ignore_errors=True)
+            swept.append(name)
+    return swept
+
+
+def allocate_staging(base_directory: str) -> tuple[str, str]:
+    """(version, staging dir): a Unix-time version past any existing one, claimed by mkdir."""
+    version = max([int(time.time())] + [v + 1 for v in versions(base_directory)])
+    while True:
+        staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}")
+        final = os.path.join(base_directory, str(version))
+        if not os.path.exists(final):
+            try:
+                os.mkdir(staging)
+                return str(version), staging
+            except FileExistsError:
+                pass
+        version += 1
+
+
+def already_serving(model_path: str, base_directory: str) -> Optional[str]:
+    """The newest version, when it is this very model."""
+    existing = versions(base_directory)
+    if not existing:
+        return None
+    newest = str(existing[-1])
+    mine = fingerprint(model_path)
+    return newest if mine is not None and mine == fingerprint(
+        os.path.join(base_directory, newest)) else None
+
+
+def publish_atomically(model_path: str, base_directory: str,
+                       stage=None) -> tuple[str, bool]:
+    """(version, published): the model as a new version, or the newest if it is this model.
+
+    `stage(staging_dir)` writes what belongs beside the model before it appears.
+    """
+    check_base_directory(base_directory)
+    with push_lock(base_directory):
+        current = already_serving(model_path, base_directory)
+        if current is not None:
+            return current, False
+        swept = sweep_staging(base_directory)
+        if swept:
+            logging.info("Removed staging left by interrupted pushes: %s", swept)
+        version, staging = allocate_staging(base_directory)
+        try:
+            shutil.copytree(model_path, staging, dirs_exist_ok=True)
+            if stage is not None:
+                stage(staging)
+            os.rename(staging, os.path.join(base_directory, version))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return version, True
 
 
 class Executor(tfx_pusher.Executor):
@@ -60,10 +168,31 @@ class Executor(tfx_pusher.Executor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
-            raise ValueError("AtomicPusher pushes to a filesystem destination only")
+            raise PushRefused("AtomicPusher pushes to a filesystem destination only")
         base = destination.filesystem.base_directory
-        version = publish_atomically(model_path, base)
+        version, published = publish_atomically(
+            model_path, base, stage=lambda staging: self._stage(
+                staging, input_dict, exec_properties))
+        where = os.path.join(base, version)
+        if not published:
+            logging.info("Already serving version %s (same SavedModel fingerprint)", version)
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property("already_serving", version)
+            model_push.set_string_custom_property("pushed_destination", where)
+            return
         logging.info("Model version %s published under %s", version, base)
+        self._published(base, version, input_dict, exec_properties)
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=os.path.join(base, version),
-                         pushed_version=version)
+        self._MarkPushed(model_push, pushed_destination=where, pushed_version=version)
+
+    def _stage(self, staging: str, input_dict: dict[str, list[types.Artifact]],
+               exec_properties: dict[str, Any]) -> None:
+        """Files that belong to the version, written before it appears."""
+        statistics = input_dict.get("statistics") or []
+        if statistics:
+            shutil.copytree(statistics[0].uri, os.path.join(staging, STATISTICS_DIR))
+
+    def _published(self, base: str, version: str,
+                   input_dict: dict[str, list[types.Artifact]],
+                   exec_properties: dict[str, Any]) -> None:
+        """What follows a new version (nothing yet beyond the version itself)."""

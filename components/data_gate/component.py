@@ -3,7 +3,11 @@
 ExampleValidator only records anomalies; it never stops a run. Placing this
 gate between it and Transform turns anomalies into a stop, locally and on
 Kubeflow alike (a failed task ends the run there too), so no model is trained
-or pushed from data that broke the schema.
+or pushed from data that broke the schema. It fails closed: a split with no
+examples (an empty or header-only CSV) is rejected, and a split whose
+anomalies file is missing stops the run, since nothing says it is clean.
+A minimum size per split belongs in the curated schema
+(`dataset_constraints { min_examples_count: N }`), which TFDV checks.
 """
 
 import os
@@ -14,9 +18,10 @@ from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
-from tfx.types.standard_artifacts import ExampleAnomalies
+from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+STATS_FILE = "FeatureStats.pb"
 
 
 class DataRejectedError(RuntimeError):
@@ -28,13 +33,22 @@ class DataRejectedError(RuntimeError):
         super().__init__("data rejected, anomalies found:\n" + "\n".join(lines))
 
 
+class AnomaliesMissing(RuntimeError):
+    """The validator's output cannot be read: the data is not known to be clean."""
+
+
 def read_anomalies(anomalies: ExampleAnomalies) -> List[Tuple[str, str, str]]:
     """(split, feature, description) for every anomaly in the artifact."""
     problems = []
-    for split in artifact_utils.decode_split_names(anomalies.split_names):
+    splits = artifact_utils.decode_split_names(anomalies.split_names)
+    if not splits:
+        raise AnomaliesMissing(f"{anomalies.uri}: the anomalies artifact names no split")
+    for split in splits:
         path = os.path.join(anomalies.uri, f"Split-{split}", ANOMALIES_FILE)
         if not fileio.exists(path):
-            continue
+            raise AnomaliesMissing(
+                f"{path}: missing, so split {split!r} is not known to be clean; "
+                f"re-run ExampleValidator (or the whole run)")
         with fileio.open(path, "rb") as f:
             parsed = anomalies_pb2.Anomalies.FromString(f.read())
         for feature, info in sorted(parsed.anomaly_info.items()):
@@ -47,8 +61,26 @@ def read_anomalies(anomalies: ExampleAnomalies) -> List[Tuple[str, str, str]]:
     return problems
 
 
+def empty_splits(statistics: ExampleStatistics) -> List[Tuple[str, str, str]]:
+    """A problem for each split with no examples at all."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    problems = []
+    for split in artifact_utils.decode_split_names(statistics.split_names):
+        path = os.path.join(statistics.uri, f"Split-{split}", STATS_FILE)
+        if not fileio.exists(path):
+            raise AnomaliesMissing(f"{path}: missing; the size of split {split!r} is unknown")
+        with fileio.open(path, "rb") as f:
+            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+        if sum(d.num_examples for d in stats.datasets) == 0:
+            problems.append((split, "(dataset)",
+                             "no examples: the data is empty or has a header only"))
+    return problems
+
+
 @component
-def DataGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
-    problems = read_anomalies(anomalies)
+def DataGate(anomalies: InputArtifact[ExampleAnomalies],
+             statistics: InputArtifact[ExampleStatistics] = None) -> None:
+    problems = (empty_splits(statistics) if statistics is not None else []) + \
+        read_anomalies(anomalies)
     if problems:
         raise DataRejectedError(problems)

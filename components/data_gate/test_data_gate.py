@@ -8,6 +8,8 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate.component import (
     ANOMALIES_FILE,
+    STATS_FILE,
+    AnomaliesMissing,
     DataGate,
     DataRejectedError,
     read_anomalies,
@@ -49,3 +51,32 @@ def test_anomalies_stop_the_run_with_features_named(tmp_path):
     features = {(split, feature) for split, feature, _ in e.value.problems}
     assert features == {("eval", "payment_type"), ("eval", "fare")}
     assert "Bitcoin" in str(e.value)
+
+
+def statistics_artifact(tmp_path, frames: dict) -> standard_artifacts.ExampleStatistics:
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(tmp_path / "statistics")
+    artifact.split_names = artifact_utils.encode_split_names(list(frames))
+    for split, frame in frames.items():
+        stats = tfdv.generate_statistics_from_dataframe(frame)
+        os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
+        with open(os.path.join(artifact.uri, f"Split-{split}", STATS_FILE), "wb") as f:
+            f.write(stats.SerializeToString())
+    return artifact
+
+
+def test_an_empty_split_is_rejected(tmp_path):
+    anomalies = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": CLEAN})
+    statistics = statistics_artifact(tmp_path, {"train": CLEAN, "eval": CLEAN.iloc[:0]})
+    executor = DataGate.EXECUTOR_SPEC.executor_class()
+    with pytest.raises(DataRejectedError) as e:
+        executor.Do({"anomalies": [anomalies], "statistics": [statistics]}, {}, {})
+    assert [(s, f) for s, f, _ in e.value.problems] == [("eval", "(dataset)")]
+    assert "no examples" in str(e.value)
+
+
+def test_a_missing_anomalies_file_fails_closed(tmp_path):
+    artifact = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": CLEAN})
+    os.remove(os.path.join(artifact.uri, "Split-eval", ANOMALIES_FILE))
+    with pytest.raises(AnomaliesMissing, match="Split-eval"):
+        run_gate(artifact)

@@ -30,7 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_pipeline(
         cfg, layout.root, data_path=args.data,
         listener=lambda event, node: event == "end" and print(progress_line(event, node),
-                                                              flush=True))
+                                                              flush=True),
+        wait=not args.no_wait,
+        on_wait=lambda holder: print(f"Waiting: {layout.root} is in use by {holder} "
+                                     f"(one run per root; --no-wait exits instead)", flush=True))
     print(summary(outcome, cfg), flush=True)
     _print_report(layout, outcome.run.run_id)
     return outcome.exit_code
@@ -82,6 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--config", help="pipeline config YAML (default: configs/taxi.yaml)")
     run.add_argument("--root", help="where the run writes (default: ./runs/<pipeline name>)")
     run.add_argument("--data", help="CSV file or directory, overriding the config's data.path")
+    run.add_argument("--no-wait", action="store_true",
+                     help="exit (status 1) instead of waiting when another run holds the root")
     run.set_defaults(func=cmd_run)
 
     schema = subparsers.add_parser(

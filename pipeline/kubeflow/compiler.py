@@ -110,11 +110,29 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
     kf = cfg.kubeflow
     tfx_pipeline = create_pipeline(cfg, pipeline_root=kf.pipeline_root,
                                    serving_dir=serving_dir(cfg), beam_args=list(kf.beam_args))
+    _stand_in_resolvers(tfx_pipeline)
     _check_resolvers(tfx_pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True))
     return runner.run(tfx_pipeline, write_out=False)["pipelineSpec"]
+
+
+def _stand_in_resolvers(tfx_pipeline: Any) -> None:
+    """The project's served-model resolver compiles as a LatestArtifactStrategy
+    stand-in; `replace_resolvers` then swaps it for the container baseline."""
+    from tfx.dsl.components.common import resolver
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
+        LatestArtifactStrategy,
+    )
+
+    from components.atomic_pusher.served import ServedModelStrategy
+
+    for node in tfx_pipeline.components:
+        if (isinstance(node, resolver.Resolver) and node.exec_properties.get(
+                resolver.RESOLVER_STRATEGY_CLASS) is ServedModelStrategy):
+            # Resolver has no setter; its strategy is what the step builder reads.
+            node._strategy_class = LatestArtifactStrategy
 
 
 def _check_resolvers(tfx_pipeline: Any) -> None:

@@ -8,24 +8,29 @@ same root reuses cached results and keeps earlier pushed versions.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
 from pipeline.config import PipelineConfig
-from pipeline.errors import ExitCode
+from pipeline.errors import ConfigError, ExitCode
 from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
-from pipeline.lineage.store import Store, custom, open_store, sqlite_connection
+from pipeline.lineage.store import EXECUTED, Store, custom, open_store, sqlite_connection
+from pipeline.local.lock import Holder, run_lock
 from pipeline.local.runner import Listener, LocalRunner, RunResult
 from pipeline.pipeline import create_pipeline
 
 
 @dataclasses.dataclass
 class Outcome:
-    status: str  # pushed | data_rejected | data_drift | not_blessed | error
+    # pushed | unchanged (the Pusher came from cache: pushed by an earlier run)
+    # | already_serving (blessed, but the newest version is this very model)
+    # | data_rejected | data_drift | not_blessed | error
+    status: str
     exit_code: ExitCode
     run: RunResult
     paths: RunLayout
@@ -43,19 +48,28 @@ class Outcome:
 
 def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
                  data_path: Optional[str] = None,
-                 listener: Optional[Listener] = None) -> Outcome:
-    """Runs `create_pipeline(cfg)` under `root` (default ./runs/<pipeline name>)."""
+                 listener: Optional[Listener] = None, wait: bool = True,
+                 on_wait: Optional[Callable[[Holder], None]] = None) -> Outcome:
+    """Runs `create_pipeline(cfg)` under `root` (default ./runs/<pipeline name>).
+
+    The run holds the root's lock throughout: a second run on the same root
+    waits for it (or, with `wait=False`, raises RootBusy at once).
+    """
     paths = RunLayout.under(root, cfg)
+    if os.path.exists(paths.root) and not os.path.isdir(paths.root):
+        raise ConfigError(f"run root {paths.root} is a file; give a directory (--root)")
     os.makedirs(paths.root, exist_ok=True)
-    connection = sqlite_connection(paths.metadata)
-    tfx_pipeline = create_pipeline(
-        cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
-        data_path=data_path, metadata_connection_config=connection)
-    facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
-    run = LocalRunner(listener=listener).run(tfx_pipeline)
-    store = Store(open_store(connection))
-    record_run(store, run.run_id, facts)
-    return read_outcome(run, paths, store)
+    run_id = datetime.datetime.now().isoformat()
+    with run_lock(paths.lock, run_id, wait=wait, on_wait=on_wait):
+        connection = sqlite_connection(paths.metadata)
+        tfx_pipeline = create_pipeline(
+            cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
+            data_path=data_path, metadata_connection_config=connection)
+        facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
+        run = LocalRunner(listener=listener, run_id=run_id).run(tfx_pipeline)
+        store = Store(open_store(connection))
+        record_run(store, run.run_id, facts)
+        return read_outcome(run, paths, store)
 
 
 def read_outcome(run: RunResult, paths: RunLayout, store: Store) -> Outcome:
@@ -74,10 +88,16 @@ def read_outcome(run: RunResult, paths: RunLayout, store: Store) -> Outcome:
     evaluation = read_evaluation(evaluator["evaluation"][0].uri,
                                  evaluator["blessing"][0].uri)
     checks = _read_checks(store, run)
-    [pushed] = store.output_artifacts(run.node("Pusher").execution_id)["pushed_model"]
+    pusher = run.node("Pusher")
+    [pushed] = store.output_artifacts(pusher.execution_id)["pushed_model"]
+    where = custom(pushed, "pushed_destination")
     if custom(pushed, "pushed") == 1:
-        return Outcome("pushed", ExitCode.PUSHED, run, paths, evaluation=evaluation,
-                       pushed_path=custom(pushed, "pushed_destination"), **checks)
+        status = "pushed" if pusher.state == EXECUTED else "unchanged"
+        return Outcome(status, ExitCode.PUSHED, run, paths, evaluation=evaluation,
+                       pushed_path=where, **checks)
+    if custom(pushed, "already_serving"):
+        return Outcome("already_serving", ExitCode.PUSHED, run, paths, evaluation=evaluation,
+                       pushed_path=where, **checks)
     return Outcome("not_blessed", ExitCode.NOT_BLESSED, run, paths, evaluation=evaluation,
                    **checks)
 

@@ -1,6 +1,8 @@
 """Readable text for a person at the end of `tfxp run`."""
 from __future__ import annotations
 
+import os
+
 from pipeline.config import PipelineConfig
 from pipeline.lineage.results import (
     TABLE_METRICS,
@@ -56,7 +58,8 @@ def _drift_lines(outcome: Outcome) -> list[str]:
     if outcome.drift_baseline is None:
         return []
     if not outcome.drift_baseline:
-        return ["Drift check: no blessed model yet, nothing to compare with."]
+        return ["Drift check: no model served yet (or it was trained on this very data), "
+                "nothing to compare with."]
     if not outcome.drift:
         return ["No drift against the data that trained the served model."]
     return (["DRIFT WARNING: the data moved away from the data that trained the served "
@@ -97,6 +100,13 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
             lines.append(f"Serving check passed: {serving[1]}")
         if outcome.status == "pushed":
             lines.append(f"BLESSED and pushed: {outcome.pushed_path}")
+        elif outcome.status == "unchanged":
+            lines.append(f"UNCHANGED: nothing to do; this model was pushed by an earlier run "
+                         f"as {outcome.pushed_path}")
+        elif outcome.status == "already_serving":
+            lines.append(f"BLESSED; already serving version "
+                         f"{os.path.basename(outcome.pushed_path or '')} (the same SavedModel): "
+                         f"nothing pushed")
         else:
             if serving_failed:
                 lines.append(f"NOT BLESSED: nothing pushed. The serving check failed: {serving[1]}")

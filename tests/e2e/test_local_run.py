@@ -17,9 +17,9 @@ from tests.datasets import drop_column, taxi_sample, text_in_numeric_column, uns
 pytestmark = pytest.mark.e2e
 
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-         "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+         "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
          "Pusher", "drift_baseline_resolver", "DriftCheck", "ServingCheck"}
-RESOLVERS = {"latest_blessed_model_resolver", "drift_baseline_resolver"}
+RESOLVERS = {"served_model_resolver", "drift_baseline_resolver"}
 
 
 def served_versions(paths: RunLayout) -> dict[str, str]:

@@ -25,7 +25,7 @@ IMAGE = "registry.example.com/ml/tfx-kfp-reference:test-7"
 CLUSTER_BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
                 "--environment_type=LOOPBACK"]
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-         "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+         "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
          "Pusher"}
 
 
@@ -97,7 +97,7 @@ def test_model_code_by_dotted_path_importable(compiled):
     assert const("Trainer", "run_fn") == "models.model.run_fn"
     text = compiled["text"]
     assert "module_file" not in text and ".whl" not in text and "file://" not in text
-    for name in set(tasks(compiled)) - {"latest_blessed_model_resolver"}:
+    for name in set(tasks(compiled)) - {"served_model_resolver"}:
         args = executor_of(compiled, name)[1]["container"]["args"]
         module, _, cls = args[args.index("--executor_class_path") + 1].rpartition(".")
         assert hasattr(importlib.import_module(module), cls), name
@@ -165,7 +165,7 @@ def test_unknown_artifact_type_is_a_compile_error():
 
 def test_tfx_tasks_run_through_the_local_path_entrypoint(compiled):
     """Fix 3: artifacts at the launcher's local paths (minio, #13476 markers)."""
-    for name in set(tasks(compiled)) - {"latest_blessed_model_resolver"}:
+    for name in set(tasks(compiled)) - {"served_model_resolver"}:
         command = executor_of(compiled, name)[1]["container"]["command"]
         assert command[:3] == ["python", "-m", "pipeline.kubeflow.container.entrypoint"], name
 
@@ -216,16 +216,16 @@ def test_resolvers_become_a_container_task_feeding_the_evaluator(compiled):
     """Fix 5: open-source KFP's Argo compiler rejects resolver executors."""
     executors = compiled["spec"]["deploymentSpec"]["executors"]
     assert not [label for label, e in executors.items() if "resolver" in e]
-    label, baseline = executor_of(compiled, "latest_blessed_model_resolver")
+    label, baseline = executor_of(compiled, "served_model_resolver")
     assert baseline["container"]["command"] == [
         "python", "-m", "pipeline.kubeflow.container.baseline"]
     assert "/serving/chicago_taxi" in baseline["container"]["args"]
     t = tasks(compiled)
     assert t["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
-        "producerTask": "latest_blessed_model_resolver", "outputArtifactKey": "model"}
-    assert t["latest_blessed_model_resolver"]["inputs"]["artifacts"]["model"][
+        "producerTask": "served_model_resolver", "outputArtifactKey": "model"}
+    assert t["served_model_resolver"]["inputs"]["artifacts"]["model"][
         "taskOutputArtifact"]["producerTask"] == "Trainer"
-    assert "latest_blessed_model_resolver" in t["Evaluator"]["dependentTasks"]
+    assert "served_model_resolver" in t["Evaluator"]["dependentTasks"]
 
 
 def _model(directory: Path, marker: str) -> None:
@@ -262,7 +262,7 @@ def test_paths_are_inside_the_image(compiled):
         "runtimeValue"]["constant"])
     assert push["filesystem"]["base_directory"] == "/serving/chicago_taxi"
     mounts = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for task in ("Pusher", "latest_blessed_model_resolver"):
+    for task in ("Pusher", "served_model_resolver"):
         label, _ = executor_of(compiled, task)
         assert mounts[label]["pvcMount"] == [{"constant": kf.serving_pvc, "mountPath": "/serving"}]
     assert len(mounts) == 2
@@ -292,7 +292,7 @@ def test_resources_root_and_cluster_beam_args(compiled):
         assert executor["container"]["resources"] == {
             "cpuRequest": kf.cpu_request, "cpuLimit": kf.cpu_limit,
             "memoryRequest": kf.memory_request_gb, "memoryLimit": kf.memory_limit_gb}, label
-    for name in set(tasks(compiled)) - {"latest_blessed_model_resolver"}:
+    for name in set(tasks(compiled)) - {"served_model_resolver"}:
         args = executor_of(compiled, name)[1]["container"]["args"]
         assert args[-len(CLUSTER_BEAM):] == CLUSTER_BEAM, name
     assert "--direct_running_mode=in_memory" not in compiled["text"]  # the local args

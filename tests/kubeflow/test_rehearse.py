@@ -51,9 +51,9 @@ VOLUMES = {"/serving": "/nonexistent-volume"}
 
 def test_a_resolver_task_is_refused(compiled):
     spec = copy.deepcopy(compiled["spec"])
-    label = spec["components"]["latest_blessed_model_resolver"]["executorLabel"]
+    label = spec["components"]["served_model_resolver"]["executorLabel"]
     spec["deploymentSpec"]["executors"][label] = {"resolver": {"outputArtifactQueries": {}}}
-    with pytest.raises(RehearsalError, match="task latest_blessed_model_resolver: a resolver"):
+    with pytest.raises(RehearsalError, match="task served_model_resolver: a resolver"):
         check_spec(spec, compiled["platform"], VOLUMES)
 
 
@@ -143,7 +143,7 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled):
     [blessing] = output["artifacts"]["blessing"]["artifacts"]
     assert blessing["metadata"]["blessed"] == 1
     assert blessing["metadata"]["baseline_model"].startswith(cfg.kubeflow.pipeline_root)
-    assert "baseline_is_candidate" in (workdir / "tasks" / "latest_blessed_model_resolver"
+    assert "baseline_is_candidate" in (workdir / "tasks" / "served_model_resolver"
                                        / "log.txt").read_text()
     # Artifacts live under the emulated object store, as the launcher would keep them.
     examples = list((workdir / "launcher" / "minio").rglob("CsvExampleGen/examples/Split-train"))

@@ -1,0 +1,80 @@
+"""A node's code digest changes exactly when code it runs changes."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import digest
+from pipeline.config import load_config
+from pipeline.pipeline import code_entries, create_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def entries():
+    tfx_pipeline = create_pipeline(load_config(), pipeline_root="/nonexistent/root",
+                                   serving_dir="/nonexistent/serving")
+    return code_entries(tfx_pipeline)
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch):
+    """A copy of the project's code whose digests the test can change by editing it."""
+    for package in digest.PROJECT_PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(digest, "_top_dir", lambda package: tmp_path / package)
+    return tmp_path
+
+
+def digests(entries):
+    return {node: digest.code_digest(*found) for node, found in entries.items()}
+
+
+def edit(path: Path, old: str, new: str):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_entries_follow_the_dag(entries):
+    assert entries["Transform"] == ["models.preprocessing"]
+    assert "models.model" in entries["Trainer"]
+    for node in ("Evaluator", "ServingCheck", "Pusher"):
+        assert set(entries["Trainer"]) <= set(entries[node])
+    assert entries["DataGate"] == ["components.data_gate"]
+    assert "CsvExampleGen" not in entries and "StatisticsGen" not in entries
+
+
+def test_editing_the_model_changes_the_trainer_and_after_not_the_transform(entries, checkout):
+    before = digests(entries)
+    edit(checkout / "models" / "model.py", "relu", "tanh")
+    after = digests(entries)
+    changed = {n for n in before if before[n] != after[n]}
+    assert changed == {"Trainer", "Evaluator", "ServingCheck", "Pusher"} & set(before)
+
+
+def test_editing_shared_feature_code_changes_the_transform_too(entries, checkout):
+    before = digests(entries)
+    (checkout / "models" / "features.py").write_text(
+        (checkout / "models" / "features.py").read_text() + "\n# edited\n")
+    after = digests(entries)
+    assert before["Transform"] != after["Transform"]
+    assert before["Trainer"] != after["Trainer"]
+    assert before["DataGate"] == after["DataGate"]
+
+
+def test_a_component_edit_changes_only_that_component(entries, checkout):
+    before = digests(entries)
+    gate = checkout / "components" / "data_gate" / "component.py"
+    gate.write_text(gate.read_text() + "\n# edited\n")
+    after = digests(entries)
+    assert {n for n in before if before[n] != after[n]} == {"DataGate"}
+
+
+def test_tests_are_not_code_a_node_runs(entries, checkout):
+    before = digests(entries)
+    test = checkout / "components" / "data_gate" / "test_data_gate.py"
+    test.write_text(test.read_text() + "\n# edited\n")
+    assert digests(entries) == before
