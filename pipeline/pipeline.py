@@ -29,7 +29,10 @@ PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 # Execution properties that name model code by dotted path.
-MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
+MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn",
+                         "stage_fn")
+# Written into every version before it appears: its model card.
+STAGE_FN = "pipeline.lineage.model_card.stage"
 
 
 def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
@@ -214,6 +217,8 @@ def create_pipeline(
         schema=schema.outputs["schema"],
         examples=example_gen.outputs["examples"],
         evaluation=evaluator.outputs["evaluation"],
+        version_facts=version_facts(cfg, data_path),
+        stage_fn=STAGE_FN,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")
@@ -229,6 +234,28 @@ def create_pipeline(
         beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
     add_code_digests(tfx_pipeline)
     return tfx_pipeline
+
+
+def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
+    """What the model card states that no artifact holds, as the Pusher's JSON property.
+
+    The data path is the one given (`tfxp run --data`) or the config's as written,
+    never a path resolved on the compiling machine.
+    """
+    label = cfg.label
+    rule = f"{label.column} > {label.threshold:g}" + (
+        f" x {label.relative_to}" if label.relative_to else "")
+    return json.dumps({
+        "pipeline_name": cfg.pipeline_name,
+        "model_name": cfg.serving.model_name,
+        "task": f"binary classification: positive when {rule}",
+        "label": label.model_dump(mode="json"),
+        "features": cfg.features.by_kind(),
+        "data_path": data_path or cfg.data.path,
+        "split": dict(cfg.data.split),
+        "training": cfg.training.model_dump(mode="json"),
+        "model_card": cfg.model_card.model_dump(mode="json"),
+    }, sort_keys=True)
 
 
 def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -30,7 +31,7 @@ from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import import_utils, io_utils, proto_utils
 
 STAGING_PREFIX = ".staging-"
 LOCK_FILE = ".push.lock"
@@ -191,6 +192,11 @@ class Executor(tfx_pusher.Executor):
         statistics = input_dict.get("statistics") or []
         if statistics:
             shutil.copytree(statistics[0].uri, os.path.join(staging, STATISTICS_DIR))
+        if exec_properties.get("stage_fn"):
+            module, _, name = exec_properties["stage_fn"].rpartition(".")
+            stage_fn = import_utils.import_func_from_module(module, name)
+            facts = json.loads(exec_properties.get("version_facts") or "{}")
+            stage_fn(staging, os.path.basename(staging)[len(STAGING_PREFIX):], input_dict, facts)
 
     def _published(self, base: str, version: str,
                    input_dict: dict[str, list[types.Artifact]],

@@ -5,7 +5,7 @@ that directory), so the card travels with the model it describes. Built from
 the artifacts the Pusher is handed (the Evaluator's ModelEvaluation and
 blessing, the statistics, the curated schema, the model) and from the
 configuration facts the DAG passes it as one JSON execution property
-(`card_facts`): the task and label, the data path, the training configuration
+(`pipeline.pipeline.version_facts`): the task and label, the data path, the training configuration
 and the `model_card:` block (intended use, limitations, owners).
 model-card-toolkit is unmaintained and pins an old TensorFlow; the HTML here
 is one self-contained page like the run report (`pipeline.lineage.html`).
@@ -19,6 +19,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Optional
 
+from pipeline.config import PACKAGE_PREFIX, resolve_path
 from pipeline.lineage.html import bar_chart, page, table
 from pipeline.lineage.provenance import data_digest, git_commit, project_version
 from pipeline.lineage.results import (
@@ -36,7 +37,7 @@ from pipeline.lineage.results import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.config import PipelineConfig
+    from tfx import types
 
 CARD_DIR = "assets.extra"  # inside a SavedModel version; TF Serving ignores it
 MARKDOWN = "model_card.md"
@@ -49,24 +50,6 @@ def card_paths(version_dir: str) -> tuple[str, str]:
     """(markdown, html) of the card of the model version in `version_dir`."""
     return (os.path.join(version_dir, CARD_DIR, MARKDOWN),
             os.path.join(version_dir, CARD_DIR, HTML))
-
-
-def card_facts(cfg: "PipelineConfig", data_path: Optional[str] = None) -> str:
-    """What the card says that no artifact holds, as the Pusher's JSON property."""
-    label = cfg.label
-    rule = f"{label.column} > {label.threshold:g}" + (
-        f" x {label.relative_to}" if label.relative_to else "")
-    return json.dumps({
-        "pipeline_name": cfg.pipeline_name,
-        "model_name": cfg.serving.model_name,
-        "task": f"binary classification: positive when {rule}",
-        "label": label.model_dump(mode="json"),
-        "features": cfg.features.by_kind(),
-        "data_path": cfg.resolve(data_path or cfg.data.path),
-        "split": dict(cfg.data.split),
-        "training": cfg.training.model_dump(mode="json"),
-        "model_card": cfg.model_card.model_dump(mode="json"),
-    }, sort_keys=True)
 
 
 @dataclasses.dataclass
@@ -260,6 +243,8 @@ def build_card(*, facts: dict[str, Any], version: str, model_dir: Optional[str],
     sections.append(limits)
 
     path = facts.get("data_path", "")
+    if path.startswith(PACKAGE_PREFIX):
+        path = resolve_path(path)  # where the package is installed here
     digest = data_digest(path) if path else None
     data = Section("Data", [
         f"Path: {path or 'unknown'}.",
@@ -404,3 +389,21 @@ def write_model_card(version_dir: str, *, facts: dict[str, Any], version: str,
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(to_html(title, sections))
     return md_path, html_path
+
+
+def stage(staging_dir: str, version: str, input_dict: dict[str, list["types.Artifact"]],
+          facts: dict[str, Any]) -> None:
+    """The Pusher's stage_fn: the card of the version about to be published."""
+    def uri(key: str) -> Optional[str]:
+        found = input_dict.get(key) or []
+        return found[0].uri if found else None
+
+    statistics = input_dict.get("statistics") or []
+    splits = []
+    if statistics:
+        from tfx.types import artifact_utils
+        splits = artifact_utils.decode_split_names(statistics[0].split_names)
+    write_model_card(staging_dir, facts=facts, version=version,
+                     evaluation_uri=uri("evaluation"), blessing_uri=uri("model_blessing"),
+                     statistics_uri=uri("statistics"), statistics_splits=splits,
+                     schema_uri=uri("schema"))
