@@ -73,6 +73,17 @@ class TuningConfig(_Strict):
     search_space: SearchSpace = Field(default_factory=SearchSpace)
 
 
+def trials(tuner_results_uri: str) -> list[dict[str, Any]]:
+    """The completed trials TFX's Tuner recorded ({"trial_id", "score", **values}), best first."""
+    from tfx.dsl.io import fileio
+    path = os.path.join(tuner_results_uri, "tuner_results.json")
+    if not fileio.exists(path):
+        return []
+    with fileio.open(path) as f:
+        found = json.loads(f.read())
+    return sorted(found, key=lambda t: -(t.get("score") or float("-inf")))
+
+
 def units_name(units: list[int]) -> str:
     """A stack of layer sizes as one choice value ("100-70-50-25")."""
     return "-".join(str(u) for u in units)

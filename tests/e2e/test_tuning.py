@@ -22,7 +22,9 @@ TUNING = {"tuning.enabled": True, "tuning.max_trials": 2, "tuning.train_steps": 
           "tuning.search_space.hidden_units": [[16, 8], [32]],
           "tuning.search_space.learning_rate": [0.002, 0.02],
           "tuning.search_space.batch_size": [64, 128],
-          "training.train_steps": 300, "training.eval_steps": 20,
+          "training.train_steps": 200, "training.eval_steps": 10,
+          # The blessing is not under test here; the push after it is.
+          "evaluation.thresholds": [{"metric": "AUC", "lower": 0.6}],
           "serving_check.enabled": False, "drift_check.enabled": False}
 
 
@@ -78,6 +80,23 @@ def test_pushed_model_was_trained_with_the_best_trial(tuned):
     assert used["values"]["learning_rate"] == pytest.approx(best_values["learning_rate"])
     assert used["values"]["batch_size"] == best_values["batch_size"]
     assert used["values"]["train_steps"] == cfg.training.train_steps  # not searched
+    # The version's model card says so too.
+    with open(os.path.join(first.pushed_path, "assets.extra", "model_card.md")) as f:
+        card = f.read()
+    assert "Trained with the best trial of the tuner" in card
+    assert f'| hidden_units | {json.dumps(used["values"]["hidden_units"])} |' in card
+
+
+def test_summary_prints_the_best_trial_and_its_score(tuned):
+    from pipeline.local.summary import summary
+    cfg, _, first, _ = tuned
+    assert [t["score"] for t in first.tuning] == sorted(
+        (t["score"] for t in first.tuning), reverse=True)
+    best = first.tuning[0]
+    text = summary(first, cfg)
+    assert f"Tuner: best of {cfg.tuning.max_trials} trials: validation AUC {best['score']:.4f}" \
+        in text
+    assert f"hidden_units {best['hidden_units']}" in text
 
 
 def test_unchanged_rerun_takes_the_tuner_from_cache(tuned):
