@@ -29,9 +29,9 @@ PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 # Execution properties that name model code by dotted path.
-MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn",
-                         "stage_fn")
-# Written into every version before it appears: its model card.
+MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
+# Written into every version before it appears: its model card. Not part of the
+# Pusher's code digest: a new card writer alone does not publish a model again.
 STAGE_FN = "pipeline.lineage.model_card.stage"
 
 
