@@ -27,14 +27,14 @@ def pushed(lineage_runs):
 
 
 def table_rows(markdown: str, header: str) -> list[list[str]]:
-    """The rows of the Markdown table whose header line starts with `header`."""
+    """The rows of every Markdown table whose header line starts with `header`."""
     lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
     rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+    for start in [i for i, line in enumerate(lines) if line.startswith(header)]:
+        for line in lines[start + 2:]:
+            if not line.startswith("|"):
+                break
+            rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
     return rows
 
 
@@ -143,3 +143,18 @@ def test_report_links_the_card(lineage_runs):
         pytest.skip("the first run did not push")
     report = open(match.group(1)).read()
     assert card_paths(version_dir)[1] in report
+
+
+def test_version_facts_carry_the_config_and_no_path_of_this_machine():
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.pipeline import version_facts
+    cfg = load_config()
+    facts = json.loads(version_facts(cfg))
+    assert facts["data_path"] == cfg.data.path  # as written: resolved where the card is made
+    assert facts["model_card"] == cfg.model_card.model_dump(mode="json")
+    assert facts["training"] == cfg.training.model_dump(mode="json")
+    assert facts["task"] == "binary classification: positive when tips > 0.2 x fare"
+    assert cfg.base_dir not in json.dumps(facts)
+    assert json.loads(version_facts(cfg, "/data/x.csv"))["data_path"] == "/data/x.csv"
