@@ -282,9 +282,16 @@ def load_config(path: str | os.PathLike | None = None,
     """Reads and validates a config file; raises ConfigError naming file and key."""
     path = Path(path or DEFAULT_CONFIG)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {e.start}); "
+                          f"a config is YAML text") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):

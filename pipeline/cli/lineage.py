@@ -56,8 +56,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     """Every run in the store: status per component, blessing, push."""
     import dataclasses
 
+    from pipeline.layout import RunLayout
     from pipeline.lineage.render import runs_text
+    from pipeline.local.lock import holder
     runs = _open(args).runs()
+    root = _root(args)
+    if root is not None:
+        # One run per root: only the lock's holder can still be running.
+        live = holder(RunLayout.at(root).lock)
+        for r in runs:
+            r.live = live is not None and live.run_id == r.run_id
     if args.format == "json":
         print(json.dumps([dict(dataclasses.asdict(r), status=r.status) for r in runs],
                          indent=2, default=str))

@@ -16,7 +16,7 @@ from typing import Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
 from pipeline.cli import kubeflow, lineage, new_component, run
-from pipeline.errors import TfxpError
+from pipeline.errors import ExitCode, TfxpError
 
 # The command groups, in the order `tfxp --help` lists them.
 COMMAND_GROUPS = (run, kubeflow, lineage, new_component)
@@ -63,6 +63,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     except TfxpError as e:
         print(error_message(args.command, e), file=sys.stderr)
         return int(e.exit_code)
+    except OSError as e:
+        # A file or directory the command needs (missing, unreadable, the wrong
+        # kind, a full disk): its words, not a traceback (-v shows one).
+        if args.verbose:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"tfxp {args.command}: {e.strerror or e}{where}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        print(f"tfxp {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

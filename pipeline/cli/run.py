@@ -25,6 +25,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     layout = RunLayout.under(args.root, cfg)
+    if os.path.exists(layout.root) and not os.path.isdir(layout.root):
+        raise ConfigError(f"run root {layout.root} is a file; give a directory (--root)")
     print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
           f"{layout.root}", flush=True)
     outcome = run_pipeline(

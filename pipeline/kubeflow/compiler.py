@@ -325,9 +325,18 @@ def write_spec(spec: Spec, platform: Spec, path: str) -> str:
 
 def load_spec(path: str) -> tuple[Spec, Spec]:
     """The pipeline spec and (possibly empty) platform spec of a compiled YAML."""
-    with open(path) as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
-    if not docs or "root" not in docs[0]:
+    try:
+        with open(path, "rb") as f:
+            docs = [d for d in yaml.safe_load_all(f.read().decode("utf-8")) if d]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such spec; `tfxp compile` writes one") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a compiled spec") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise ConfigError(f"{path}: not a KFP pipeline spec (not YAML text)") from None
+    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise ConfigError(f"{path}: not a KFP pipeline spec (no root DAG)")
     platform: Spec = {}
     for doc in docs[1:]:

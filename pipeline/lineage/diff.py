@@ -85,11 +85,15 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
     lines.append("Code")
     for k in ("project_version", "git_commit", "tfx_version"):
         change(k, pa.get(k, "not recorded"), pb.get(k, "not recorded"))
-    entry_a = {f"{n}.{k}": v for n, p in a.properties.items() for k, v in p.items()
-               if k.endswith("_fn") or k.startswith("module_")}
-    entry_b = {f"{n}.{k}": v for n, p in b.properties.items() for k, v in p.items()
-               if k.endswith("_fn") or k.startswith("module_")}
-    change("entry points", entry_a, entry_b)
+    def code_of(record: Any, digests: bool) -> dict[str, Any]:
+        return {f"{n}.{k}": v for n, p in record.properties.items() for k, v in p.items()
+                if (k == "code_digest") == digests
+                and (digests or k.endswith("_fn") or k.startswith("module_"))}
+    change("entry points", code_of(a, False), code_of(b, False))
+    da, db = code_of(a, True), code_of(b, True)
+    changed = sorted(k.rsplit(".", 1)[0] for k in set(da) | set(db) if da.get(k) != db.get(k))
+    lines.append("  code digests: " + (f"CHANGED for {', '.join(changed)}" if changed
+                                       else f"same ({len(da)} nodes)"))
 
     lines.append("Outcome")
     change("status", a.info.status, b.info.status)

@@ -49,14 +49,19 @@ class RunInfo:
     pushed_version: Optional[str] = None
     pushed_in_this_run: bool = False
     provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Whether the process of this run still holds its root's lock; None when
+    # unknown (a store read without its run root).
+    live: Optional[bool] = None
 
     @property
     def status(self) -> str:
         failed = [n.node_id for n in self.nodes if n.state == FAILED]
         if failed:
             return f"stopped at {failed[0]}"
-        if any(n.state == RUNNING for n in self.nodes):
-            return "running or interrupted"
+        if any(n.state == RUNNING for n in self.nodes) or self.live:
+            if self.live is None:
+                return "running or interrupted"
+            return "running" if self.live else "interrupted"
         if self.pushed_version:
             return "pushed" if self.pushed_in_this_run else "pushed (cached)"
         if self.blessed is False:

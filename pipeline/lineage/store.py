@@ -81,6 +81,11 @@ def connection_config(root: Optional[str] = None, sqlite: Optional[str] = None,
     if not path:
         raise StoreError("no metadata store given: pass --root, --metadata-sqlite, "
                          "--metadata-mysql or --metadata-grpc")
+    if root and not sqlite and os.path.isfile(root):
+        raise StoreError(f"run root {root} is a file; --root names a run's directory")
+    if os.path.isdir(path):
+        raise StoreError(f"{path} is a directory; --metadata-sqlite names an SQLite file "
+                         f"(a run root's metadata.sqlite)")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         where = os.path.dirname(path) or "."
         raise StoreError(f"no ML Metadata store at {path}: nothing has run there yet "
@@ -96,8 +101,11 @@ def open_store(config: Connection) -> metadata_store.MetadataStore:
         store = metadata_store.MetadataStore(config)
         store.get_context_types()
     except Exception as e:  # ml_metadata raises its own errors with C++ text
+        text = str(e).splitlines()[0] if str(e) else ""
+        if "file is not a database" in text:
+            text = "the file is not an SQLite database"
         raise StoreError(f"cannot open the ML Metadata store ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
+                         f"{text[:200]})") from None
     return store
 
 

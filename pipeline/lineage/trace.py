@@ -32,7 +32,8 @@ Q = mlmd.LineageSubgraphQueryOptions
 MAX_HOPS = 40
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
-                   "tuner_fn", "module_file", "module_path")
+                   "tuner_fn", "module_file", "module_path",
+                   "code_digest")  # pipeline.digest: the node's code, hashed
 
 
 # --------------------------------------------------------------------------- starting points

@@ -1,8 +1,17 @@
 """The real pipeline, end to end with the local Beam runner, on a
-deterministic sample of the shipped taxi CSV.  One root is shared in order:
-a first run that pushes, a cached re-run, rejected data, an unblessed model."""
+deterministic sample of the shipped taxi CSV.  One root is shared: two runs
+started together (one pushes, the other waits for it and finds everything
+cached), cached re-runs, rejected data, an unblessed model, an edit of the
+model code in a copy of the project, killed mid-Transform and resumed."""
 import hashlib
+import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -10,11 +19,22 @@ from pipeline.cli.main import main
 from pipeline.config import load_config
 from pipeline.errors import ExitCode
 from pipeline.layout import RunLayout
-from pipeline.lineage.store import CACHED, EXECUTED, NOT_RUN, open_store, sqlite_connection
+from pipeline.lineage.store import (
+    CACHED,
+    EXECUTED,
+    NOT_RUN,
+    RUNNING,
+    Store,
+    open_store,
+    open_store_from,
+    sqlite_connection,
+)
+from pipeline.local.lock import holder, run_lock
 from pipeline.local.run import run_pipeline
 from tests.datasets import drop_column, taxi_sample, text_in_numeric_column, unseen_category
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
          "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
@@ -49,30 +69,66 @@ def root(tmp_path_factory):
     return str(tmp_path_factory.mktemp("run"))
 
 
+def tfxp_process(args: list[str], cwd: str = str(ROOT), env: dict = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, timeout: float = 600, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def first_run(cfg, sample, root):
-    import io
-    from contextlib import redirect_stdout
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(["run", "--root", root, "--data", sample])
-    return code, out.getvalue(), RunLayout.under(root, cfg)
+    """Two `tfxp run` on one fresh root at once: the second waits for the first."""
+    paths = RunLayout.under(root, cfg)
+    args = ["run", "--root", root, "--data", sample]
+    first = tfxp_process(args)
+    wait_for(lambda: holder(paths.lock) is not None or first.poll() is not None,
+             what="the first run to hold the root")
+    second = tfxp_process(args)
+    text, _ = first.communicate(timeout=3600)
+    second_text, _ = second.communicate(timeout=3600)
+    return first.returncode, text, paths, second.returncode, second_text
 
 
 def test_first_run_pushes_a_saved_model(first_run):
-    code, text, paths = first_run
+    code, text, paths, _, _ = first_run
     assert code == 0, text
     assert "BLESSED and pushed" in text
     versions = served_versions(paths)
     assert len(versions) == 1
     [version] = versions
     assert os.path.isdir(os.path.join(paths.serving, version, "variables"))
-    # Nothing half-written or staged is left beside the version.
-    assert os.listdir(paths.serving) == [version]
+    # Nothing half-written or staged is left beside the version (the push lock stays).
+    assert sorted(os.listdir(paths.serving)) == sorted([version, ".push.lock"])
+
+
+def test_a_concurrent_run_waits_then_publishes_nothing(first_run):
+    code, text, paths, second_code, second_text = first_run
+    assert second_code == 0, second_text
+    assert "Waiting:" in second_text and "in use by pid" in second_text
+    assert "Traceback" not in second_text + text
+    assert "UNCHANGED" in second_text
+    assert len(served_versions(paths)) == 1
+
+
+def test_no_wait_refuses_a_busy_root_at_once(cfg, sample, root, first_run, capsys):
+    paths = first_run[2]
+    with run_lock(paths.lock, "a run holding the root"):
+        started = time.monotonic()
+        code = main(["run", "--root", root, "--data", sample, "--no-wait"])
+        assert time.monotonic() - started < 60
+    assert code == ExitCode.ERROR
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()}" in err and "a run holding the root" in err
 
 
 def test_progress_and_summary_are_printed(first_run):
-    _, text, _ = first_run
+    text = first_run[1]
     for node in NODES:
         assert node in text
     assert "overall" in text and "payment_type=Credit Card" in text
@@ -80,9 +136,9 @@ def test_progress_and_summary_are_printed(first_run):
 
 
 def test_metadata_has_one_execution_per_component(first_run):
-    _, _, paths = first_run
+    paths = first_run[2]
     store = open_store(sqlite_connection(paths.metadata, must_exist=True))
-    [run_ctx] = store.get_contexts_by_type("pipeline_run")
+    run_ctx = min(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
     per_node = {}
     for execution in store.get_executions_by_context(run_ctx.id):
         nodes = [c.name for c in store.get_contexts_by_execution(execution.id)
@@ -108,10 +164,10 @@ def test_evaluation_holds_every_configured_slice(cfg, sample, root, first_run):
 
 
 def test_second_run_is_served_from_cache(cfg, sample, root, first_run):
-    _, _, paths = first_run
+    paths = first_run[2]
     before = served_versions(paths)
     outcome = run_pipeline(cfg, root, data_path=sample)
-    assert outcome.exit_code == 0
+    assert outcome.exit_code == 0 and outcome.status == "unchanged"
     states = {n.node_id: n.state for n in outcome.run.nodes}
     components = NODES - RESOLVERS
     assert {states[n] for n in components} == {CACHED}, states
@@ -122,9 +178,10 @@ def test_second_run_is_served_from_cache(cfg, sample, root, first_run):
     (drop_column("trip_miles"), "trip_miles"),
     (text_in_numeric_column("fare"), "fare"),
     (unseen_category("payment_type", "Bitcoin"), "payment_type"),
-], ids=["dropped-column", "text-in-numeric", "unseen-category"])
+    (lambda header, rows: (header, []), "(dataset)"),
+], ids=["dropped-column", "text-in-numeric", "unseen-category", "header-only"])
 def test_bad_data_is_rejected_before_training(cfg, root, first_run, tmp_path, change, feature):
-    _, _, paths = first_run
+    paths = first_run[2]
     before = served_versions(paths)
     bad = taxi_sample(str(tmp_path), every=3, change=change)
     outcome = run_pipeline(cfg, root, data_path=bad)
@@ -137,7 +194,7 @@ def test_bad_data_is_rejected_before_training(cfg, root, first_run, tmp_path, ch
 
 
 def test_impossible_thresholds_are_not_blessed(sample, root, first_run):
-    _, _, paths = first_run
+    paths = first_run[2]
     before = served_versions(paths)
     strict = load_config(overrides={"evaluation.thresholds": [{"metric": "AUC", "lower": 0.9999}]})
     outcome = run_pipeline(strict, root, data_path=sample)
@@ -147,3 +204,53 @@ def test_impossible_thresholds_are_not_blessed(sample, root, first_run):
     states = {n.node_id: n.state for n in outcome.run.nodes}
     assert states["Trainer"] == CACHED and states["Evaluator"] == EXECUTED
     assert served_versions(paths) == before
+
+
+def running_transform(paths: RunLayout) -> bool:
+    """Whether the newest run's Transform is executing now."""
+    if not os.path.exists(paths.metadata):
+        return False
+    store = Store(open_store(sqlite_connection(paths.metadata, must_exist=True)))
+    runs = store.runs()
+    if not runs:
+        return False
+    node = runs[-1].node("Transform")
+    return node is not None and node.state == RUNNING
+
+
+def test_an_edit_reruns_what_it_runs_and_a_killed_run_resumes(cfg, sample, root, first_run,
+                                                              tmp_path):
+    paths = first_run[2]
+    checkout = tmp_path / "checkout"
+    for part in ("pipeline", "models", "components", "configs", "schemas"):
+        shutil.copytree(ROOT / part, checkout / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
+    preprocessing = checkout / "models" / "preprocessing.py"
+    preprocessing.write_text(preprocessing.read_text() + "\n# An edit of the preprocessing code.\n")
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    args = ["run", "--root", root, "--data", sample]
+
+    killed = tfxp_process(args, cwd=str(checkout), env=env)
+    wait_for(lambda: running_transform(paths) or killed.poll() is not None, timeout=900,
+             what="Transform to start")
+    assert killed.poll() is None, killed.communicate()[0]
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    listing = subprocess.run(
+        [sys.executable, "-m", "pipeline", "runs", "--root", root, "--format", "json"],
+        capture_output=True, text=True, cwd=str(ROOT))
+    assert listing.returncode == 0, listing.stderr
+    assert json.loads(listing.stdout)[-1]["status"] == "interrupted", listing.stdout
+
+    resumed = tfxp_process(args, cwd=str(checkout), env=env)
+    text, _ = resumed.communicate(timeout=3600)
+    assert resumed.returncode == 0, text
+    store = open_store_from(root)
+    states = {n.node_id: n.state for n in store.runs()[-1].nodes}
+    # The data stage is not the preprocessing code: cached. The edit re-ran Transform and
+    # everything made from its output.
+    for node in ("CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataGate"):
+        assert states[node] == CACHED, states
+    for node in ("Transform", "Trainer", "Evaluator", "ServingCheck", "Pusher"):
+        assert states[node] == EXECUTED, states
+    assert 1 <= len(served_versions(paths)) <= 2
