@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.features import FeaturesConfig, LabelConfig, ModelInputs, TrainingConfig
+from models.tuning import TuningConfig
 from pipeline.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
@@ -222,6 +223,14 @@ class DriftCheckConfig(_Strict):
         return v
 
 
+class ModelCardConfig(_Strict):
+    """What a model card states that no artifact knows (pipeline.lineage.model_card)."""
+
+    intended_use: str = ""
+    limitations: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list)
+
+
 class KubeflowConfig(_Strict):
     """Where and how the pipeline runs on Kubeflow Pipelines v2.
 
@@ -282,6 +291,8 @@ class PipelineConfig(_Strict):
     serving_check: ServingCheckConfig = Field(default_factory=ServingCheckConfig)
     drift_check: DriftCheckConfig = Field(default_factory=DriftCheckConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
     beam_args: list[str] = Field(default_factory=lambda: [
         "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     enable_cache: bool = True

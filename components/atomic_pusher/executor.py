@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -30,7 +31,7 @@ from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, json_utils, proto_utils
+from tfx.utils import import_utils, io_utils, json_utils, proto_utils
 
 from components.atomic_pusher import model_config, warmup
 
@@ -201,6 +202,11 @@ class Executor(tfx_pusher.Executor):
             shutil.copytree(statistics[0].uri, os.path.join(staging, STATISTICS_DIR))
         warmup.stage(staging, input_dict.get("examples"), input_dict.get("schema"),
                      _custom_config(exec_properties))
+        if exec_properties.get("stage_fn"):
+            module, _, name = exec_properties["stage_fn"].rpartition(".")
+            stage_fn = import_utils.import_func_from_module(module, name)
+            facts = json.loads(exec_properties.get("version_facts") or "{}")
+            stage_fn(staging, os.path.basename(staging)[len(STAGING_PREFIX):], input_dict, facts)
 
     def _published(self, base: str, version: str,
                    input_dict: dict[str, list[types.Artifact]],
