@@ -286,7 +286,8 @@ class PipelineConfig(_Strict):
     features: FeaturesConfig
     label: LabelConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    # Required: without thresholds nothing is ever blessed (see EvaluationConfig).
+    evaluation: EvaluationConfig
     serving: ServingConfig
     serving_check: ServingCheckConfig = Field(default_factory=ServingCheckConfig)
     drift_check: DriftCheckConfig = Field(default_factory=DriftCheckConfig)

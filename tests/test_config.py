@@ -104,3 +104,12 @@ def test_overrides_apply_before_validation():
     assert cfg.training.train_steps == 7
     with pytest.raises(ConfigError, match="training.train_steps"):
         load_config(overrides={"training.train_steps": 0})
+
+
+def test_a_config_missing_sections_names_each_one(tmp_path):
+    path = tmp_path / "minimal.yaml"
+    path.write_text("pipeline_name: minimal\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    for key in ("data", "schema", "features", "label", "evaluation", "serving"):
+        assert f"{path}: {key}: Field required" in str(e.value), str(e.value)

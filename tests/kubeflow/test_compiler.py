@@ -248,6 +248,10 @@ def test_baseline_is_the_latest_push_else_the_candidate(tmp_path):
     second = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out2"))
     assert second == {"baseline_version": "1800000000"}
     assert (tmp_path / "out2/Format-Serving/saved_model.pb").read_text() == "newest"
+    # The candidate already served (an unchanged re-run): the version before it.
+    _model(serving / "1850000000", "candidate")
+    third = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out3"))
+    assert third == {"baseline_version": "1800000000"}
 
 
 def test_paths_are_inside_the_image(compiled):
@@ -323,8 +327,15 @@ def test_resolvers_become_container_tasks(compiled):
         "python", "-m", "pipeline.kubeflow.container.drift_baseline"]
     assert drift["container"]["args"][-2:] == ["--serving_dir", "/serving/chicago_taxi"]
     assert t["drift_baseline_resolver"]["cachingOptions"] == {"enableCache": False}
-    # The code digest (the cache key's share of the code) reaches the cluster's spec too.
-    assert "code_digest" in t["Trainer"]["inputs"]["parameters"]
+    # The code digest (the cache key's share of the code) reaches the cluster's spec too,
+    # the same digest as a local run's, so KFP's cache also changes with the code.
+    from pipeline.pipeline import create_pipeline
+    local = create_pipeline(compiled["cfg"], pipeline_root="/nonexistent/root",
+                            serving_dir="/nonexistent/serving")
+    want = {n.id: n.exec_properties.get("code_digest") for n in local.components}
+    for task in ("Transform", "Trainer", "Evaluator", "Pusher", "DataGate"):
+        assert t[task]["inputs"]["parameters"]["code_digest"]["runtimeValue"][
+            "constant"] == want[task], task
 
 
 def test_a_resolver_kfp_cannot_express_is_named():

@@ -6,12 +6,13 @@ KFP v2 does not: its Argo compiler answers "resolver not implemented yet" and
 the run is never created.  The compiled spec therefore replaces the two
 resolver tasks with this container task.
 
-What it resolves: the newest version under the TF Serving model base path
-(mounted from the serving PVC).  The Pusher writes a version only for a
-blessed model, so that is the latest blessed model that was published.  On a
-first run there is none; the candidate itself is then the baseline, so
-change thresholds (`max_decrease`) compare the model with itself and pass,
-as they are skipped when TFX has no baseline.
+What it resolves: the model now served, as locally
+(`components.atomic_pusher.served`): the newest version under the TF Serving
+model base path (mounted from the serving PVC) that is not the candidate
+itself (same SavedModel fingerprint).  On a first run there is none; the
+candidate itself is then the baseline, so change thresholds (`max_decrease`)
+compare the model with itself and pass, as they are skipped when TFX has no
+baseline.
 
 It runs as `python -m pipeline.kubeflow.container.baseline --executor_input {{$}}
 --serving_dir DIR`, with the candidate model as input artifact `model` and
@@ -26,23 +27,30 @@ import shutil
 import sys
 from typing import Optional
 
+from components.atomic_pusher.executor import fingerprint
 from pipeline.kubeflow.container.entrypoint import local_path
 
 SERVING_SUBDIR = "Format-Serving"  # tfx.utils.path_utils' serving model dir
 
 
-def latest_version(serving_dir: str) -> Optional[str]:
-    """Newest complete version directory under a TF Serving model base path."""
+def latest_version(serving_dir: str, candidate_dir: Optional[str] = None) -> Optional[str]:
+    """Newest complete version under a TF Serving model base path, not the candidate."""
     if not os.path.isdir(serving_dir):
         return None
-    versions = [v for v in os.listdir(serving_dir)
-                if v.isdigit() and os.path.exists(os.path.join(serving_dir, v, "saved_model.pb"))]
-    return max(versions, key=int, default=None)
+    versions = sorted((v for v in os.listdir(serving_dir) if v.isdigit() and os.path.exists(
+        os.path.join(serving_dir, v, "saved_model.pb"))), key=int, reverse=True)
+    mine = fingerprint(candidate_dir) if candidate_dir else None
+    for version in versions:
+        if mine is None or fingerprint(os.path.join(serving_dir, version)) != mine:
+            return version
+    return None
 
 
 def resolve_baseline(candidate_dir: str, serving_dir: str, output_dir: str) -> dict:
     """Copies the baseline into `output_dir`; returns the artifact's metadata."""
-    version = latest_version(serving_dir)
+    serving_model = os.path.join(candidate_dir, SERVING_SUBDIR)
+    version = latest_version(serving_dir, serving_model if os.path.isdir(serving_model)
+                             else candidate_dir)
     if version is not None:
         source, metadata = os.path.join(serving_dir, version), {"baseline_version": version}
     else:
