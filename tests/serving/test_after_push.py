@@ -126,9 +126,14 @@ def test_each_push_carries_warmup_and_labels_itself_in_models_config(lineage_run
         assert scores.shape[0] == 1
 
 
-def test_predict_scores_the_good_rows_and_names_the_bad_ones(root, signature, tmp_path):
+def test_predict_scores_the_good_rows_and_names_the_bad_ones(root, tmp_path):
+    import re
+
     import tensorflow as tf
     import tensorflow_data_validation as tfdv
+
+    from components.atomic_pusher import model_config
+    from pipeline.layout import RunLayout
 
     cfg = load_config()
     header, rows = read_rows()
@@ -142,6 +147,12 @@ def test_predict_scores_the_good_rows_and_names_the_bad_ones(root, signature, tm
 
     code, out, err = tfxp("predict", "--data", data, "--root", root, "--output", output)
     assert code == 3, out + err
+    # By default the stable version scores (a later push is only the canary).
+    serving = RunLayout.under(root, cfg).serving
+    version = int(re.search(r"^Version (\d+) scored", out, re.M).group(1))
+    assert version == model_config.labels(serving)["stable"]
+    signature = tf.saved_model.load(os.path.join(serving, str(version))).signatures[
+        "serving_default"]
     for n in sorted(bad):
         assert f"row {n}: fare: 'n/a' is not a number" in err
     assert f"{len(bad)} of {len(rows)} rows not scored" in err
