@@ -130,10 +130,12 @@ def already_serving(model_path: str, base_directory: str) -> Optional[str]:
 
 
 def publish_atomically(model_path: str, base_directory: str,
-                       stage=None) -> tuple[str, bool]:
+                       stage=None, published=None) -> tuple[str, bool]:
     """(version, published): the model as a new version, or the newest if it is this model.
 
-    `stage(staging_dir)` writes what belongs beside the model before it appears.
+    `stage(staging_dir)` writes what belongs beside the model before it appears;
+    `published(version)` follows the rename, still under the lock (the labels in
+    models.config, retention), so two pushes never interleave their updates.
     """
     check_base_directory(base_directory)
     with push_lock(base_directory):
@@ -152,6 +154,8 @@ def publish_atomically(model_path: str, base_directory: str,
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        if published is not None:
+            published(version)
         return version, True
 
 
@@ -180,8 +184,10 @@ class Executor(tfx_pusher.Executor):
             raise PushRefused("AtomicPusher pushes to a filesystem destination only")
         base = destination.filesystem.base_directory
         version, published = publish_atomically(
-            model_path, base, stage=lambda staging: self._stage(
-                staging, input_dict, exec_properties))
+            model_path, base,
+            stage=lambda staging: self._stage(staging, input_dict, exec_properties),
+            published=lambda version: self._published(base, version, input_dict,
+                                                      exec_properties))
         where = os.path.join(base, version)
         if not published:
             logging.info("Already serving version %s (same SavedModel fingerprint)", version)
@@ -190,7 +196,6 @@ class Executor(tfx_pusher.Executor):
             model_push.set_string_custom_property("pushed_destination", where)
             return
         logging.info("Model version %s published under %s", version, base)
-        self._published(base, version, input_dict, exec_properties)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=where, pushed_version=version)
 

@@ -13,6 +13,7 @@ import os
 from typing import Optional
 
 from components.atomic_pusher import model_config
+from components.atomic_pusher.executor import push_lock
 from components.atomic_pusher.model_config import CANARY, STABLE, on_disk, retain
 from pipeline.errors import ConfigError
 
@@ -91,32 +92,34 @@ def promote(model_name: str, base_path: str, version: int, label: str) -> dict[s
         raise ConfigError(f"--label must be one of {', '.join(model_config.LABELS)}")
     if int(version) not in on_disk(base_path):
         raise ConfigError(f"no version {version} under {base_path}")
-    labels = model_config.labels(base_path)
-    labels[label] = int(version)
-    if label == STABLE and labels.get(CANARY) == int(version):
-        labels.pop(CANARY)
-    model_config.write(model_name, base_path, labels)
+    with push_lock(base_path):  # a push's label update never interleaves with this one
+        labels = model_config.labels(base_path)
+        labels[label] = int(version)
+        if label == STABLE and labels.get(CANARY) == int(version):
+            labels.pop(CANARY)
+        model_config.write(model_name, base_path, labels)
     return labels
 
 
 def rollback(model_name: str, base_path: str) -> tuple[int, int]:
     """Stable back to the version that was stable before it: (from, to)."""
-    labels = model_config.labels(base_path)
-    history = model_config.stable_history(base_path)
-    present = set(on_disk(base_path))
-    current = labels.get(STABLE)
-    if current is None:
-        raise ConfigError(f"no stable version under {base_path}; nothing to roll back")
-    earlier = [v for v in history[:-1] if v != current and v in present] \
-        if history and history[-1] == current else []
-    if not earlier:
-        raise ConfigError(f"version {current} is the first stable version under "
-                          f"{base_path}; there is no earlier one to roll back to")
-    target = earlier[-1]
-    labels[STABLE] = target
-    if labels.get(CANARY) == target:
-        labels.pop(CANARY)
-    model_config.rollback(model_name, base_path, labels, history[:history.index(target) + 1])
+    with push_lock(base_path):  # a push's label update never interleaves with this one
+        labels = model_config.labels(base_path)
+        history = model_config.stable_history(base_path)
+        present = set(on_disk(base_path))
+        current = labels.get(STABLE)
+        if current is None:
+            raise ConfigError(f"no stable version under {base_path}; nothing to roll back")
+        earlier = [v for v in history[:-1] if v != current and v in present] \
+            if history and history[-1] == current else []
+        if not earlier:
+            raise ConfigError(f"version {current} is the first stable version under "
+                              f"{base_path}; there is no earlier one to roll back to")
+        target = earlier[-1]
+        labels[STABLE] = target
+        if labels.get(CANARY) == target:
+            labels.pop(CANARY)
+        model_config.rollback(model_name, base_path, labels, history[:history.index(target) + 1])
     return current, target
 
 
