@@ -138,6 +138,17 @@ def without_autograph(model: tf.keras.Model) -> tf.keras.Model:
     return model
 
 
+def head_shape(spec: ModelInputs, tft_output: tft.TFTransformOutput,
+               train: tf.data.Dataset) -> tuple[int, float, float]:
+    """(num_classes, label mean, label std) that size the task's head."""
+    num_classes, mean, std = 2, 0.0, 1.0
+    if spec.label.task == "multiclass":
+        num_classes = tft_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+    elif spec.label.task == "regression":
+        mean, std = label_moments(train)
+    return num_classes, mean, std
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """Trains the model and saves it with the serving and eval signatures."""
     # With a Tuner upstream, its best trial's values replace the configured ones.
@@ -149,12 +160,7 @@ def run_fn(fn_args: FnArgs) -> None:
     train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch)
     evaluation = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, spec, batch)
 
-    num_classes, mean, std = 2, 0.0, 1.0
-    if spec.label.task == "multiclass":
-        num_classes = tft_output.vocabulary_size_by_name(LABEL_VOCABULARY)
-    elif spec.label.task == "regression":
-        mean, std = label_moments(train)
-    model = build_keras_model(spec, num_classes, mean, std)
+    model = build_keras_model(spec, *head_shape(spec, tft_output, train))
     model.fit(
         train,
         steps_per_epoch=fn_args.train_steps,

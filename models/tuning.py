@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from tfx.components.trainer.fn_args_utils import FnArgs
     from tfx.components.tuner.component import TunerFnResult
 
-# What the search maximises: AUC on the eval split (models.model compiles it as "auc").
-OBJECTIVE = "val_auc"
+# What a search optimises per task: (Keras history key, direction), from the
+# metrics models.model compiles for that task.
+TUNING_OBJECTIVE = {"binary": ("val_auc", "max"),
+                    "multiclass": ("val_sparse_categorical_accuracy", "max"),
+                    "regression": ("val_loss", "min")}
 # The key of the Tuner's custom_config that holds the `tuning:` block.
 TUNING_KEY = "tuning"
 # Beside the SavedModel, in the directory TF Serving ignores.
@@ -146,7 +149,7 @@ def _searcher(spec: ModelInputs, space: SearchSpace, fn_args: "FnArgs", oracle: 
     import tensorflow_transform as tft
     from keras_tuner.engine import base_tuner
 
-    from models.model import build_keras_model, input_fn
+    from models.model import build_keras_model, head_shape, input_fn
 
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
@@ -156,22 +159,25 @@ def _searcher(spec: ModelInputs, space: SearchSpace, fn_args: "FnArgs", oracle: 
                 "training": training_with(spec.training, trial.hyperparameters.values)})
             tf.keras.utils.set_random_seed(spec.training.seed)
             batch = trial_spec.training.batch_size
-            model = build_keras_model(trial_spec)
+            train = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output,
+                             trial_spec, batch)
+            model = build_keras_model(trial_spec, *head_shape(trial_spec, tft_output, train))
             history = model.fit(
-                input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, trial_spec,
-                         batch),
+                train,
                 validation_data=input_fn(fn_args.eval_files, fn_args.data_accessor,
                                          tft_output, trial_spec, batch),
                 steps_per_epoch=fn_args.train_steps, validation_steps=fn_args.eval_steps,
                 epochs=1, verbose=0)
-            return {OBJECTIVE: float(history.history[OBJECTIVE][-1])}
+            key, _ = TUNING_OBJECTIVE[spec.label.task]
+            return {key: float(history.history[key][-1])}
 
     return Search(oracle=oracle, directory=fn_args.working_dir, project_name="search",
                   overwrite=True)
 
 
 def tuner_fn(fn_args: "FnArgs") -> "TunerFnResult":
-    """TFX Tuner entry point: a KerasTuner search maximising validation AUC."""
+    """TFX Tuner entry point: a KerasTuner search on the task's validation objective
+    (binary: AUC; multi-class: accuracy; regression: loss, minimised)."""
     import keras_tuner
     from tfx.components.tuner.component import TunerFnResult
 
@@ -182,7 +188,8 @@ def tuner_fn(fn_args: "FnArgs") -> "TunerFnResult":
     declare(hp, tuning.search_space)
     oracle_class = {"random": keras_tuner.oracles.RandomSearchOracle,
                     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}[tuning.algorithm]
-    oracle = oracle_class(objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+    key, direction = TUNING_OBJECTIVE[spec.label.task]
+    oracle = oracle_class(objective=keras_tuner.Objective(key, direction=direction),
                           max_trials=tuning.max_trials, seed=spec.training.seed,
                           hyperparameters=hp, tune_new_entries=False)
     return TunerFnResult(tuner=_searcher(spec, tuning.search_space, fn_args, oracle),

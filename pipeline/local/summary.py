@@ -5,6 +5,7 @@ import os
 from typing import Optional
 
 from components.csv_ingest.executor import DROPPED_PROPERTY
+from models.tuning import TUNING_OBJECTIVE
 from pipeline.config import PipelineConfig
 from pipeline.lineage.results import (
     Column,
@@ -90,15 +91,16 @@ def _label_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
             f"(label.missing: drop)."]
 
 
-def _tuning_lines(outcome: Outcome) -> list[str]:
+def _tuning_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
     if outcome.tuning is None:
         return []
     if not outcome.tuning:
         return ["Tuner: no trial completed."]
     best = outcome.tuning[0]
+    objective = TUNING_OBJECTIVE[cfg.label.task][0].replace("_", " ")
     values = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                        for k, v in sorted(best.items()) if k not in ("trial_id", "score"))
-    return [f"Tuner: best of {len(outcome.tuning)} trials: validation AUC {best['score']:.4f} "
+    return [f"Tuner: best of {len(outcome.tuning)} trials: {objective} {best['score']:.4f} "
             f"with {values} (the Trainer used these)."]
 
 
@@ -131,7 +133,7 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
         if outcome.evaluation:
             lines.append("Evaluation on the eval split:")
             lines += metrics_table(outcome.evaluation.metrics, cfg)
-        lines += _tuning_lines(outcome)
+        lines += _tuning_lines(outcome, cfg)
         serving = outcome.serving_check
         serving_failed = serving is not None and not serving[0]
         if serving and not serving_failed:

@@ -94,7 +94,7 @@ def test_summary_prints_the_best_trial_and_its_score(tuned):
         (t["score"] for t in first.tuning), reverse=True)
     best = first.tuning[0]
     text = summary(first, cfg)
-    assert f"Tuner: best of {cfg.tuning.max_trials} trials: validation AUC {best['score']:.4f}" \
+    assert f"Tuner: best of {cfg.tuning.max_trials} trials: val auc {best['score']:.4f}" \
         in text
     assert f"hidden_units {best['hidden_units']}" in text
 
