@@ -16,6 +16,7 @@ from tfx_bsl.tfxio import dataset_options
 
 from models.features import LABEL_VOCABULARY, ModelInputs, indicator_name, transformed_name
 from models.signatures import export
+from models.tuning import apply_hyperparameters, record_hyperparameters
 
 
 def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
@@ -139,7 +140,9 @@ def without_autograph(model: tf.keras.Model) -> tf.keras.Model:
 
 def run_fn(fn_args: FnArgs) -> None:
     """Trains the model and saves it with the serving and eval signatures."""
-    spec = ModelInputs.from_custom_config(fn_args.custom_config)
+    # With a Tuner upstream, its best trial's values replace the configured ones.
+    spec = apply_hyperparameters(ModelInputs.from_custom_config(fn_args.custom_config),
+                                 fn_args.hyperparameters)
     tf.keras.utils.set_random_seed(spec.training.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     batch = spec.training.batch_size
@@ -161,3 +164,5 @@ def run_fn(fn_args: FnArgs) -> None:
             log_dir=fn_args.model_run_dir, update_freq="epoch")],
         verbose=0)
     export(model, tft_output, spec, fn_args.serving_model_dir)
+    record_hyperparameters(fn_args.serving_model_dir, spec.training,
+                           tuned=bool(fn_args.hyperparameters))

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.features import FeaturesConfig, LabelConfig, ModelInputs, TrainingConfig
+from models.tuning import TuningConfig
 from pipeline.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
@@ -177,6 +178,20 @@ class ServingConfig(_Strict):
     model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # TF Serving's model base path; default <root>/serving/<model_name>.
     base_path: Optional[str] = None
+    # Versions kept on disk after a push; labelled (stable, canary) ones are never removed.
+    keep_versions: int = Field(5, ge=1)
+
+
+class MonitoringConfig(_Strict):
+    """`tfxp evaluate`: when a served version has decayed on new labelled data.
+
+    Each threshold is checked on the new data's metrics; max_decrease and
+    max_increase compare them with the version's metrics at push time.
+    Without labels, the new data's statistics are compared with those that
+    trained the version, feature by feature, with drift_check.thresholds.
+    """
+
+    thresholds: list[Threshold] = Field(default_factory=list)
 
 
 class ServingCheckConfig(_Strict):
@@ -206,6 +221,14 @@ class DriftCheckConfig(_Strict):
             if not 0 < t <= 1:
                 raise ValueError(f"{name}: a drift threshold lies in (0, 1], got {t}")
         return v
+
+
+class ModelCardConfig(_Strict):
+    """What a model card states that no artifact knows (pipeline.lineage.model_card)."""
+
+    intended_use: str = ""
+    limitations: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list)
 
 
 class KubeflowConfig(_Strict):
@@ -267,6 +290,9 @@ class PipelineConfig(_Strict):
     serving: ServingConfig
     serving_check: ServingCheckConfig = Field(default_factory=ServingCheckConfig)
     drift_check: DriftCheckConfig = Field(default_factory=DriftCheckConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
     beam_args: list[str] = Field(default_factory=lambda: [
         "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     enable_cache: bool = True
@@ -283,6 +309,12 @@ class PipelineConfig(_Strict):
         unknown = sorted(set(self.drift_check.thresholds) - set(self.features.all_keys()))
         if unknown:
             raise ValueError(f"drift_check.thresholds: {unknown} are not features")
+        kinds = [sorted(k) for k in self.evaluation.slices]
+        for i, t in enumerate(self.monitoring.thresholds):
+            kind = sorted(t.slice) if isinstance(t.slice, dict) else t.slice
+            if kind and kind not in kinds:
+                raise ValueError(f"monitoring.thresholds[{i}].slice: {t.slice} is not one of "
+                                 f"the evaluation slices {self.evaluation.slices}")
         return self
 
     def metric_names(self) -> list[str]:

@@ -19,6 +19,9 @@ class ExitCode(enum.IntEnum):
     ERROR = 1  # (2 is argparse's, for a command line it cannot parse)
     DATA_REJECTED = 3
     NOT_BLESSED = 4
+    DECAYED = 5  # tfxp evaluate: a served version crossed a monitoring threshold
+    CANCELED = 6  # `tfxp submit --wait`: the run was canceled on the cluster
+    TIMED_OUT = 7  # `tfxp submit --wait`: still running when the wait ended
 
 
 class TfxpError(Exception):
@@ -46,6 +49,13 @@ class NotBlessed(TfxpError):
 
     exit_code = ExitCode.NOT_BLESSED
     what = "not blessed"
+
+
+class Decayed(TfxpError):
+    """A served version crossed a `monitoring:` threshold on new data."""
+
+    exit_code = ExitCode.DECAYED
+    what = "decayed"
 
 
 class RootBusy(TfxpError):
@@ -76,6 +86,13 @@ class SubmitError(TfxpError):
     """The cluster could not be reached, refused the credentials, or rejected the run."""
 
     what = "Kubeflow Pipelines"
+
+
+class WaitTimedOut(TfxpError):
+    """`tfxp submit --wait` stopped waiting; the run goes on on the cluster."""
+
+    exit_code = ExitCode.TIMED_OUT
+    what = "timed out"
 
 
 class ScaffoldError(TfxpError):

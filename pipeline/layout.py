@@ -7,7 +7,9 @@
       serving/<model name>/    TF Serving model base path (unless serving.base_path)
       reports/run-<id>.html    one report per run
       schema-draft/            `tfxp schema`: its own pipeline root and store
-      rehearsal/               `tfxp rehearse`: launcher/, tasks/<task>/, volumes/<pvc>/
+      jobs/<run id>/           `tfxp predict` / `tfxp evaluate`: the rows they read
+      rehearsal/               `tfxp rehearse`: launcher/, tasks/<task>/, volumes/<pvc>/,
+                                 metadata.sqlite (KFP's layout)
 
 Nothing else joins path pieces under a run root; a module that needs a path
 asks a `RunLayout` (or a `RehearsalLayout`) for it.
@@ -80,6 +82,10 @@ class RunLayout:
         """ROOT/reports/run-<id>.html, the run id made safe as a file name."""
         return os.path.join(self.reports, f"run-{_safe(run_id)}.html")
 
+    def job(self, run_id: str) -> str:
+        """ROOT/jobs/<run id>: what a `tfxp predict` or `tfxp evaluate` run reads."""
+        return os.path.join(self.root, "jobs", _safe(run_id))
+
     @property
     def schema_draft(self) -> "RunLayout":
         """The data stage's own run for `tfxp schema`, apart from the pipeline's store."""
@@ -113,6 +119,21 @@ class RehearsalLayout:
 
     def executor_output(self, name: str) -> str:
         return os.path.join(self.task(name), "executor_output.json")
+
+    @property
+    def metadata(self) -> str:
+        """ML Metadata as KFP's launcher records it (SQLite standing in for the cluster's)."""
+        return os.path.join(self.root, "metadata.sqlite")
+
+    @property
+    def uri_map(self) -> str:
+        """Object-store prefixes -> the local directories standing in for them (JSON),
+        so readers of the store find the artifacts its URIs name."""
+        return os.path.join(self.root, "uri_map.json")
+
+    def task_error(self, name: str) -> str:
+        """The exception a failed task raised, as the rehearsal's fork server saved it."""
+        return os.path.join(self.task(name), "error.pickle")
 
     def volume(self, claim: str) -> str:
         """A persistent volume claim's contents."""

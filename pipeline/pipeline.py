@@ -20,6 +20,7 @@ from components.csv_ingest.component import CsvIngest
 from components.data_gate.component import DataGate
 from components.drift_check.component import DriftCheck
 from components.serving_check.component import ServingCheck
+from models.tuning import TUNING_KEY
 from pipeline.config import PipelineConfig
 from pipeline.digest import CODE_DIGEST, code_digest
 from pipeline.errors import ConfigError
@@ -28,8 +29,12 @@ from pipeline.schema import num_label_classes
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
 # Execution properties that name model code by dotted path.
 MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
+# Written into every version before it appears: its model card. Not part of the
+# Pusher's code digest: a new card writer alone does not publish a model again.
+STAGE_FN = "pipeline.lineage.model_card.stage"
 
 
 def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
@@ -152,11 +157,28 @@ def create_pipeline(
     for gate in gates:
         transform.add_upstream_node(gate)
 
+    tuning_nodes: list = []
+    hyperparameters = None
+    if cfg.tuning.enabled:
+        # A search over the training keys; the Trainer trains with the best trial.
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(num_steps=cfg.tuning.train_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=cfg.tuning.eval_steps),
+            custom_config={**custom_config,
+                           TUNING_KEY: cfg.tuning.model_dump(mode="json")})
+        tuning_nodes = [tuner]
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
+        hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.training.eval_steps),
         custom_config=custom_config)
@@ -206,21 +228,48 @@ def create_pipeline(
         schema=schema.outputs["schema"],
         examples=example_gen.outputs["examples"],
         evaluation=evaluator.outputs["evaluation"],
+        version_facts=version_facts(cfg, data_path),
+        stage_fn=STAGE_FN,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+        # models.config (labels) and retention after each push.
+        custom_config={"model_name": cfg.serving.model_name,
+                       "keep_versions": cfg.serving.keep_versions},
     ).with_id("Pusher")
 
     tfx_pipeline = tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
-                    example_validator, data_gate, *drift_nodes, transform, trainer,
+                    example_validator, data_gate, *drift_nodes, transform, *tuning_nodes, trainer,
                     baseline, evaluator, *serving_nodes, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
     add_code_digests(tfx_pipeline)
     return tfx_pipeline
+
+
+def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
+    """What the model card states that no artifact holds, as the Pusher's JSON property.
+
+    The data path is the one given (`tfxp run --data`) or the config's as written,
+    never a path resolved on the compiling machine.
+    """
+    label = cfg.label
+    rule = f"{label.column} > {label.threshold:g}" + (
+        f" x {label.relative_to}" if label.relative_to else "")
+    return json.dumps({
+        "pipeline_name": cfg.pipeline_name,
+        "model_name": cfg.serving.model_name,
+        "task": f"binary classification: positive when {rule}",
+        "label": label.model_dump(mode="json"),
+        "features": cfg.features.by_kind(),
+        "data_path": data_path or cfg.data.path,
+        "split": dict(cfg.data.split),
+        "training": cfg.training.model_dump(mode="json"),
+        "model_card": cfg.model_card.model_dump(mode="json"),
+    }, sort_keys=True)
 
 
 def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:

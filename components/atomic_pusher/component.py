@@ -28,6 +28,9 @@ class AtomicPusherSpec(ComponentSpec):
         **standard_component_specs.PusherSpec.PARAMETERS,
         # Facts about the run for files written beside the version (JSON).
         "version_facts": ExecutionParameter(type=str, optional=True),
+        # Dotted path of fn(staging_dir, version, input_dict, facts) writing more
+        # files beside the version (e.g. the model card); loaded like a run_fn.
+        "stage_fn": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         **standard_component_specs.PusherSpec.INPUTS,
@@ -55,11 +58,12 @@ class AtomicPusher(base_component.BaseComponent):
                  schema: Optional[types.BaseChannel] = None,
                  evaluation: Optional[types.BaseChannel] = None,
                  version_facts: Optional[str] = None,
+                 stage_fn: Optional[str] = None,
                  custom_config: Optional[dict[str, Any]] = None):
         pushed_model = types.Channel(type=standard_artifacts.PushedModel)
         super().__init__(spec=AtomicPusherSpec(
             model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
             examples=examples, statistics=statistics, schema=schema, evaluation=evaluation,
-            push_destination=push_destination, version_facts=version_facts,
+            push_destination=push_destination, version_facts=version_facts, stage_fn=stage_fn,
             custom_config=json_utils.dumps(custom_config),
             pushed_model=pushed_model))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -30,7 +31,9 @@ from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import import_utils, io_utils, json_utils, proto_utils
+
+from components.atomic_pusher import model_config, warmup
 
 STAGING_PREFIX = ".staging-"
 LOCK_FILE = ".push.lock"
@@ -152,6 +155,12 @@ def publish_atomically(model_path: str, base_directory: str,
         return version, True
 
 
+def _custom_config(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The Pusher's custom_config (model_name, keep_versions), {} when not given."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    return (json_utils.loads(raw) if isinstance(raw, str) else raw) or {}
+
+
 class Executor(tfx_pusher.Executor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
@@ -191,8 +200,16 @@ class Executor(tfx_pusher.Executor):
         statistics = input_dict.get("statistics") or []
         if statistics:
             shutil.copytree(statistics[0].uri, os.path.join(staging, STATISTICS_DIR))
+        warmup.stage(staging, input_dict.get("examples"), input_dict.get("schema"),
+                     _custom_config(exec_properties))
+        if exec_properties.get("stage_fn"):
+            module, _, name = exec_properties["stage_fn"].rpartition(".")
+            stage_fn = import_utils.import_func_from_module(module, name)
+            facts = json.loads(exec_properties.get("version_facts") or "{}")
+            stage_fn(staging, os.path.basename(staging)[len(STAGING_PREFIX):], input_dict, facts)
 
     def _published(self, base: str, version: str,
                    input_dict: dict[str, list[types.Artifact]],
                    exec_properties: dict[str, Any]) -> None:
-        """What follows a new version (nothing yet beyond the version itself)."""
+        """What follows a new version: TF Serving's models.config labels it, old ones go."""
+        model_config.published(base, version, _custom_config(exec_properties))

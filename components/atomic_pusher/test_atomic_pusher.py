@@ -18,7 +18,8 @@ def fake_saved_model(path, weights: bytes = b"d" * 1000):
 
 
 def served(base):
-    return sorted(n for n in os.listdir(base) if not n.startswith("."))
+    """The versions (models.config and its history are written beside them)."""
+    return sorted(n for n in os.listdir(base) if n.isdigit())
 
 
 def test_no_version_is_visible_until_complete(tmp_path, monkeypatch):

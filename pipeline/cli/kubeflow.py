@@ -9,10 +9,14 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from pipeline.errors import ConfigError, ExitCode, NotBlessed
+from pipeline.errors import ConfigError
 
-if TYPE_CHECKING:  # typing only: the config module stays unimported until a command runs
+if TYPE_CHECKING:  # typing only: nothing heavy is imported until a command runs
     from pipeline.config import PipelineConfig
+    from pipeline.kubeflow.rehearse import Rehearsal, TaskResult
+    from pipeline.layout import RehearsalLayout
+    from pipeline.local.run import Outcome
+    from pipeline.local.runner import NodeResult
 
 
 def _config(args: argparse.Namespace) -> "PipelineConfig":
@@ -38,19 +42,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
-    """Runs a compiled spec here; exit status as for `tfxp run` (0 pushed, 4 not blessed)."""
-    import tfx
+    """Runs a compiled spec here; exit status and summary as for `tfxp run`."""
+    import importlib.util
 
     from pipeline.kubeflow.compiler import REPO_ROOT, load_spec
     from pipeline.kubeflow.rehearse import rehearse
     from pipeline.layout import RehearsalLayout, RunLayout
+    from pipeline.local.summary import progress_line, summary
 
     cfg = _config(args)
     kf = cfg.kubeflow
     spec, platform = load_spec(args.spec)
     layout = (RehearsalLayout(args.workdir) if args.workdir
               else RunLayout.under(None, cfg).rehearsal)
-    site_packages = os.path.dirname(os.path.dirname(tfx.__file__))
+    # Where tfx is installed, found without importing it (the tasks import it).
+    site_packages = os.path.dirname(os.path.dirname(importlib.util.find_spec("tfx").origin))
     mounts = {kf.site_packages: site_packages, kf.project_dir: str(REPO_ROOT)}
     for item in args.mount or []:
         inside, sep, outside = item.partition("=")
@@ -63,29 +69,52 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     def progress(event, task):
         if event == "end":
-            print(f"  = {task.name:<32} done {task.seconds:7.1f}s", flush=True)
+            print(progress_line(event, _node(task)), flush=True)
 
     started = time.monotonic()
-    result = rehearse(spec, platform, layout.root, mounts, volumes=volumes, listener=progress)
+    result = rehearse(spec, platform, layout.root, mounts, volumes=volumes, listener=progress,
+                      image_code=str(REPO_ROOT), fork=not args.no_fork,
+                      image=args.image or kf.image, raise_on_failure=False)
+    outcome = rehearsal_outcome(result, layout)
+    print(summary(outcome, cfg), flush=True)
     serving = os.path.join(volumes[kf.serving_mount], cfg.serving.model_name)
     versions = sorted((v for v in os.listdir(serving) if v.isdigit()), key=int) \
         if os.path.isdir(serving) else []
     print(f"Rehearsal {result.run_id}: {len(result.tasks)} tasks, "
-          f"{time.monotonic() - started:.1f}s")
-    print(f"Served versions: {', '.join(versions) or 'none'} in {serving}")
-    # Exit status as for `tfxp run`: 4 when a blessing (model or infra) was refused.
-    refused = [task.name for task in result.tasks for art in task.outputs.values()
-               if art["type"]["schemaTitle"] in ("tfx.ModelBlessing", "tfx.InfraBlessing")
-               and not art["metadata"].get("blessed")]
-    if refused:
-        raise NotBlessed(f"refused by {', '.join(refused)}: nothing pushed "
-                         f"(see {layout.task_log(refused[0])})")
-    print("Blessed and pushed.")
-    return ExitCode.PUSHED
+          f"{time.monotonic() - started:.1f}s; served versions: {', '.join(versions) or 'none'} "
+          f"in {serving}")
+    if outcome.status == "error" and result.failure is not None:
+        raise result.failure
+    return outcome.exit_code
+
+
+def _node(task: "TaskResult") -> "NodeResult":
+    """A rehearsed task as the local runner reports a node (the one summary reads both)."""
+    from pipeline.lineage.store import EXECUTED, FAILED
+    from pipeline.local.runner import NodeResult
+
+    return NodeResult(task.name, FAILED if task.code else EXECUTED, task.seconds,
+                      task.execution_id, task.error)
+
+
+def rehearsal_outcome(result: "Rehearsal", layout: "RehearsalLayout") -> "Outcome":
+    """What came of a rehearsal, read from its ML Metadata store as for `tfxp run`."""
+    from pipeline.layout import RunLayout
+    from pipeline.lineage.store import open_store_from
+    from pipeline.local.run import read_outcome
+    from pipeline.local.runner import RunResult
+
+    nodes = [_node(task) for task in result.tasks]
+    for node in nodes:
+        if node.state == "failed" and node.error is None:
+            node.error = result.failure
+    run = RunResult(result.run_id, result.pipeline_name, nodes)
+    return read_outcome(run, RunLayout.at(layout.root), open_store_from(sqlite=result.metadata))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Uploads and starts a run; with --wait, 0 only if the run succeeded."""
+    """Uploads and starts a run; with --wait, the exit status of its final state
+    (0 succeeded, 1 failed or skipped, 5 canceled, 6 still running at the timeout)."""
     import datetime
 
     from pipeline.kubeflow.submit import auth_from_env, submit
@@ -102,9 +131,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         enable_caching=False if args.no_cache else None,
         service_account=kf.service_account, auth=auth, wait=args.wait,
         timeout=datetime.timedelta(minutes=args.timeout_minutes))
-    if result.state is not None and result.state.upper() != "SUCCEEDED":
-        return ExitCode.ERROR
-    return 0
+    return result.exit_code
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -141,5 +168,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     reh.add_argument("--workdir", help="default: ./runs/<pipeline>/rehearsal")
     reh.add_argument("--mount", action="append", metavar="IN_CONTAINER=LOCAL",
                      help="map a path inside the image or cluster to a local directory")
+    reh.add_argument("--image", help="the image the spec names (recorded in ML Metadata)")
+    reh.add_argument("--no-fork", action="store_true",
+                     help="start every task from cold (no fork server): slower, the same result")
     reh.set_defaults(func=cmd_rehearse)
 

@@ -15,11 +15,11 @@ import warnings
 from typing import Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
-from pipeline.cli import kubeflow, lineage, new_component, run
+from pipeline.cli import kubeflow, lineage, new_component, run, serving
 from pipeline.errors import ExitCode, TfxpError
 
 # The command groups, in the order `tfxp --help` lists them.
-COMMAND_GROUPS = (run, kubeflow, lineage, new_component)
+COMMAND_GROUPS = (run, kubeflow, lineage, serving, new_component)
 
 
 def _quiet(verbose: bool) -> None:

@@ -20,14 +20,19 @@ tests/test_kubeflow_compile.py:
    patches 5 and 7).
 4. CsvExampleGen's driver folded into its container: open-source KFP does
    not run `lifecycle.preCacheCheck`.
-5. The baseline resolver replaced by a container task
-   (`pipeline.kubeflow.container.baseline`):
-   open-source KFP's Argo compiler rejects `resolver` executors.
+5. The resolvers replaced by container tasks reading the serving PVC: the
+   Evaluator's baseline model (`pipeline.kubeflow.container.baseline`) and
+   the DriftCheck's baseline statistics, which the Pusher keeps beside each
+   version (`pipeline.kubeflow.container.drift_baseline`): open-source KFP's
+   Argo compiler rejects `resolver` executors.
 6. Paths inside the image: the data and the curated schema resolve to where
    the image holds them, never to this machine; the Pusher and the baseline
    task mount the serving PVC (a `platforms.kubernetes` document).
 7. Resource requests and limits on every container, the pipeline root as the
    spec's `defaultPipelineRoot`, and the cluster's Beam arguments from config.
+8. Provenance: the config as compiled (its paths as the cluster sees them) in
+   ExampleGen's container environment, which records it with the image's
+   git commit and a digest of the data on its `examples` output.
 """
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the image runs (pipeline.kubeflow.container), named by module.
 ENTRYPOINT = ["python", "-m", entrypoint.__name__]
 BASELINE_COMMAND = ["python", "-m", baseline.__name__]
+# By name: importing it would import the Pusher (TFX) into `tfxp compile`'s start.
+DRIFT_BASELINE_COMMAND = ["python", "-m", f"{baseline.__package__}.drift_baseline"]
 TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 SCHEMA_VERSION = "2.1.0"
 
@@ -119,18 +126,20 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
 
 
 def _stand_in_resolvers(tfx_pipeline: Any) -> None:
-    """The project's served-model resolver compiles as a LatestArtifactStrategy
-    stand-in; `replace_resolvers` then swaps it for the container baseline."""
+    """The project's served-model and served-statistics resolvers compile as
+    LatestArtifactStrategy stand-ins; `replace_resolvers` then swaps each for
+    its container task (`BASELINE_TASKS`)."""
     from tfx.dsl.components.common import resolver
     from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
         LatestArtifactStrategy,
     )
 
-    from components.atomic_pusher.served import ServedModelStrategy
+    from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
 
     for node in tfx_pipeline.components:
         if (isinstance(node, resolver.Resolver) and node.exec_properties.get(
-                resolver.RESOLVER_STRATEGY_CLASS) is ServedModelStrategy):
+                resolver.RESOLVER_STRATEGY_CLASS) in (ServedModelStrategy,
+                                                      ServedStatisticsStrategy)):
             # Resolver has no setter; its strategy is what the step builder reads.
             node._strategy_class = LatestArtifactStrategy
 
@@ -167,6 +176,26 @@ def set_in_image_paths(spec: Spec, cfg: PipelineConfig) -> None:
     schema["constant"] = in_image_path(cfg, cfg.schema_file)
 
 
+def cluster_config_json(cfg: PipelineConfig) -> str:
+    """The config as the cluster runs it: its paths as the image and cluster see them."""
+    values = cfg.model_dump(mode="json", by_alias=True)
+    base, pattern = data_input(cfg)
+    values["data"]["path"], values["data"]["pattern"] = base, pattern
+    values["schema"] = in_image_path(cfg, cfg.schema_file)
+    values["beam_args"] = list(cfg.kubeflow.beam_args)  # what the tasks run Beam with
+    return json.dumps(values, sort_keys=True)
+
+
+def record_config(spec: Spec, cfg: PipelineConfig) -> None:
+    """Fix 8: ExampleGen's container carries the config it records as provenance."""
+    component = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["componentRef"]["name"]
+    label = spec["components"][component]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][label]["container"]
+    container["env"] = [env for env in container.get("env", [])
+                        if env["name"] != entrypoint.CONFIG_ENV]
+    container["env"].append({"name": entrypoint.CONFIG_ENV, "value": cluster_config_json(cfg)})
+
+
 def _title(artifact_type: dict) -> str:
     if "schemaTitle" in artifact_type:
         return artifact_type["schemaTitle"]
@@ -201,8 +230,16 @@ def use_local_path_entrypoint(spec: Spec) -> None:
         container["command"] = ENTRYPOINT + [role]
 
 
+# What stands in for a resolver, by the output it resolves: (command, the
+# consumer's input the task reads as its own, the artifact type).
+BASELINE_TASKS = {
+    "model": (BASELINE_COMMAND, "model", "tfx.Model"),  # the Evaluator's baseline
+    "statistics": (DRIFT_BASELINE_COMMAND, "statistics", "tfx.ExampleStatistics"),  # drift
+}
+
+
 def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
-    """Fix 5: the resolver tasks become one container task (the container baseline)."""
+    """Fix 5: each resolver node's tasks become one container task (`BASELINE_TASKS`)."""
     executors = spec["deploymentSpec"]["executors"]
     components = spec["components"]
     tasks = spec["root"]["dag"]["tasks"]
@@ -210,46 +247,50 @@ def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
                            if "resolver" in executors[c["executorLabel"]]}
     resolver_tasks = {n for n, t in tasks.items()
                       if t["componentRef"]["name"] in resolver_components}
-    if not resolver_tasks:
-        return
     # TFX names them <resolver node id>-<channel>-resolver; the task keeps the node id.
-    ids = {t.split("-", 1)[0] for t in resolver_tasks}
-    name = ids.pop() if len(ids) == 1 else "baseline_resolver"
-    consumers = {}
-    for task_name, task in tasks.items():
-        if task_name in resolver_tasks:
-            continue
-        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
-            producer = ref.get("taskOutputArtifact", {}).get("producerTask")
-            if producer in resolver_tasks:
-                if ref["taskOutputArtifact"]["outputArtifactKey"] != "model":
-                    raise CompileError(f"task {task_name}: input {key!r} comes from resolver "
-                                       f"{producer}, which only a Vertex AI run can resolve")
-                consumers[task_name] = key
-    if len(consumers) != 1:
-        raise CompileError(f"resolvers {sorted(resolver_tasks)} feed {sorted(consumers)}; "
-                           f"expected exactly the Evaluator's baseline")
-    [(consumer, key)] = consumers.items()
-    candidate = tasks[consumer]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
-    for task_name in resolver_tasks:
-        label = components[tasks[task_name]["componentRef"]["name"]]["executorLabel"]
-        del components[tasks.pop(task_name)["componentRef"]["name"]], executors[label]
-    label = f"{name}_executor"
-    model_type = {"artifactType": {"schemaTitle": "tfx.Model"}}
-    components[name] = {"executorLabel": label,
-                        "inputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}},
-                        "outputDefinitions": {"artifacts": {"model": copy.deepcopy(model_type)}}}
-    executors[label] = {"container": {
-        "image": image, "command": list(BASELINE_COMMAND),
-        "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg)]}}
-    tasks[name] = {"taskInfo": {"name": name}, "componentRef": {"name": name},
-                   "dependentTasks": [candidate["producerTask"]],
-                   "cachingOptions": {"enableCache": False},  # must see the latest push
-                   "inputs": {"artifacts": {"model": {"taskOutputArtifact": dict(candidate)}}}}
-    tasks[consumer]["inputs"]["artifacts"][key] = {
-        "taskOutputArtifact": {"producerTask": name, "outputArtifactKey": "model"}}
-    deps = [d for d in tasks[consumer].get("dependentTasks", []) if d not in resolver_tasks]
-    tasks[consumer]["dependentTasks"] = sorted(set(deps) | {name})
+    by_node: dict[str, set[str]] = {}
+    for name in resolver_tasks:
+        by_node.setdefault(name.split("-", 1)[0], set()).add(name)
+    for node, group in sorted(by_node.items()):
+        consumers = {}
+        for task_name, task in tasks.items():
+            if task_name in resolver_tasks:
+                continue
+            for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
+                producer = ref.get("taskOutputArtifact", {}).get("producerTask")
+                if producer in group:
+                    output_key = ref["taskOutputArtifact"]["outputArtifactKey"]
+                    if output_key not in BASELINE_TASKS:
+                        raise CompileError(f"task {task_name}: input {key!r} comes from "
+                                           f"resolver {producer}, which only a Vertex AI run "
+                                           f"can resolve")
+                    consumers[task_name] = (key, output_key)
+        if len(consumers) != 1:
+            raise CompileError(f"resolvers {sorted(group)} feed {sorted(consumers)}; expected "
+                               f"exactly one task (the Evaluator's baseline model or the "
+                               f"DriftCheck's baseline statistics)")
+        [(consumer, (key, output_key))] = consumers.items()
+        command, own_input, title = BASELINE_TASKS[output_key]
+        source = tasks[consumer]["inputs"]["artifacts"][own_input]["taskOutputArtifact"]
+        for task_name in group:
+            label = components[tasks[task_name]["componentRef"]["name"]]["executorLabel"]
+            del components[tasks.pop(task_name)["componentRef"]["name"]], executors[label]
+        label = f"{node}_executor"
+        typed = {"artifactType": {"schemaTitle": title}}
+        components[node] = {"executorLabel": label,
+                            "inputDefinitions": {"artifacts": {output_key: copy.deepcopy(typed)}},
+                            "outputDefinitions": {"artifacts": {output_key: copy.deepcopy(typed)}}}
+        executors[label] = {"container": {
+            "image": image, "command": list(command),
+            "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg)]}}
+        tasks[node] = {"taskInfo": {"name": node}, "componentRef": {"name": node},
+                       "dependentTasks": [source["producerTask"]],
+                       "cachingOptions": {"enableCache": False},  # must see the latest push
+                       "inputs": {"artifacts": {output_key: {"taskOutputArtifact": dict(source)}}}}
+        tasks[consumer]["inputs"]["artifacts"][key] = {
+            "taskOutputArtifact": {"producerTask": node, "outputArtifactKey": output_key}}
+        deps = [d for d in tasks[consumer].get("dependentTasks", []) if d not in group]
+        tasks[consumer]["dependentTasks"] = sorted(set(deps) | {node})
 
 
 def set_resources(spec: Spec, cfg: PipelineConfig) -> None:
@@ -277,6 +318,17 @@ _SECRET = re.compile(r"(authorization|bearer\s|password|secret|token|aws_access|
                      r"authservice_session)", re.I)
 
 
+def _without_config(spec: Spec) -> Spec:
+    """The spec without the config ExampleGen records (`record_config`)."""
+    spec = copy.deepcopy(spec)
+    for executor in spec.get("deploymentSpec", {}).get("executors", {}).values():
+        container = executor.get("container", {})
+        if "env" in container:
+            container["env"] = [e for e in container["env"]
+                                if e.get("name") != entrypoint.CONFIG_ENV]
+    return spec
+
+
 def check_portable(spec: Spec, cfg: Optional[PipelineConfig] = None) -> None:
     """No path of this machine and nothing that looks like a credential."""
     text = json.dumps(spec)
@@ -288,7 +340,8 @@ def check_portable(spec: Spec, cfg: Optional[PipelineConfig] = None) -> None:
         if marker in text:
             raise CompileError(f"the spec names a path of this machine ({marker}); "
                                f"it would not exist in the cluster")
-    hit = _SECRET.search(text)
+    # The config recorded as provenance is data (its feature names may say "token").
+    hit = _SECRET.search(json.dumps(_without_config(spec)))
     if hit:
         raise CompileError(f"the spec contains {hit.group(0)!r}; credentials never go in a spec")
 
@@ -305,6 +358,7 @@ def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec
     use_local_path_entrypoint(spec)
     replace_resolvers(spec, cfg, image)
     set_resources(spec, cfg)
+    record_config(spec, cfg)
     spec["defaultPipelineRoot"] = cfg.kubeflow.pipeline_root
     platform = platform_spec(spec, cfg)
     check_portable(spec, cfg)

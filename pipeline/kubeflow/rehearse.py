@@ -15,7 +15,14 @@ executor (open-source KFP cannot run one), a parameter without a value, a
 volume the task does not mount, or a container whose code is not importable
 (the subprocess runs outside the checkout, so only installed code imports).
 
-What it does not do: pull the image (the local environment stands in for
+Each task is a fresh process, forked from a server that imported TF, TFX,
+TFMA and Beam once (`pipeline.kubeflow.forkserver`), so a task pays no
+import time; `fork=False` starts each from cold instead.  ML Metadata is
+recorded as KFP's driver and launcher record it (`pipeline.kubeflow.metadata`),
+in `RehearsalLayout.metadata`.
+
+What it does not do: pull the image (the local environment, with this
+checkout standing in for the project installed in the image, stands in for
 it), enforce resources, or cache.
 """
 from __future__ import annotations
@@ -34,6 +41,8 @@ from typing import Any, Callable, Optional
 from pipeline.errors import RehearsalError
 from pipeline.kubeflow.container import entrypoint
 from pipeline.kubeflow.container.entrypoint import ROOT_ENV, local_path
+from pipeline.kubeflow.forkserver import ForkServer, load_error
+from pipeline.kubeflow.metadata import KfpRecorder
 from pipeline.layout import RehearsalLayout
 
 Spec = dict[str, Any]
@@ -45,6 +54,9 @@ class TaskResult:
     seconds: float = 0.0
     outputs: dict[str, dict] = dataclasses.field(default_factory=dict)
     log: str = ""
+    execution_id: Optional[int] = None  # in the rehearsal's ML Metadata store
+    code: int = 0  # the process's exit status
+    error: Optional[BaseException] = None  # what a failed task raised, when known
 
 
 @dataclasses.dataclass
@@ -53,6 +65,10 @@ class Rehearsal:
     pipeline_root: str
     launcher_root: str
     tasks: list[TaskResult]
+    pipeline_name: str = ""
+    metadata: str = ""  # the SQLite ML Metadata store, in KFP's layout
+    failed: Optional[TaskResult] = None
+    failure: Optional[RehearsalError] = None
 
     def task(self, name: str) -> TaskResult:
         return next(t for t in self.tasks if t.name == name)
@@ -72,6 +88,7 @@ class _Prepared:
     task_dir: str
     output_file: str
     output_artifacts: dict
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # the container's own
 
 
 def _upstream(task: dict) -> set[str]:
@@ -208,13 +225,17 @@ def check_spec(spec: Spec, platform: Spec, volumes: dict[str, str]) -> None:
 def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
              volumes: Optional[dict[str, str]] = None, listener: Optional[Listener] = None,
              run_id: Optional[str] = None, python: str = sys.executable,
-             parallel: int = 2) -> Rehearsal:
-    """Runs every task of `spec`; raises RehearsalError naming the first that fails.
+             parallel: int = 2, image_code: Optional[str] = None, fork: bool = True,
+             image: str = "", raise_on_failure: bool = True) -> Rehearsal:
+    """Runs every task of `spec`; raises RehearsalError naming the first that fails
+    (with `raise_on_failure=False`, returns with `failed` and `failure` set).
 
     `mounts` maps paths inside the image to local directories; `volumes` maps
     the mount paths of PVCs in the platform spec to local directories (a task
     only sees a volume its executor mounts, as on the cluster).  Like KFP,
     tasks whose upstream tasks are done run side by side, `parallel` at most.
+    `image_code` is the directory standing in for the project as installed in
+    the image (put on PYTHONPATH).
     """
     listener = listener or (lambda event, task: None)
     volumes = volumes or {}
@@ -229,11 +250,31 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
     executors = spec["deploymentSpec"]["executors"]
     tasks = spec["root"]["dag"]["tasks"]
 
-    check_spec(spec, platform, volumes)
+    # The server imports while the spec is checked and the first task prepared.
+    env = dict(os.environ, **{ROOT_ENV: launcher_root})
+    env.pop("PYTHONPATH", None)
+    if image_code:
+        env["PYTHONPATH"] = image_code
+    os.makedirs(layout.root, exist_ok=True)
+    server = ForkServer(python, env, log=os.path.join(layout.root, "forkserver.log")) \
+        if fork else None
+    try:
+        check_spec(spec, platform, volumes)
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
 
     produced: dict[tuple[str, str], dict] = {}
     produced_params: dict[tuple[str, str], Any] = {}
-    result = Rehearsal(run_id, pipeline_root, launcher_root, [])
+    result = Rehearsal(run_id, pipeline_root, launcher_root, [], pipeline_name,
+                       layout.metadata)
+    os.makedirs(layout.root, exist_ok=True)
+    with open(layout.uri_map, "w") as f:  # for readers of the store: where its URIs are
+        json.dump({scheme: os.path.join(launcher_root, directory) + "/"
+                   for scheme, directory in entrypoint.SCHEME_DIRS.items()}, f)
+    recorder = KfpRecorder(layout.metadata, pipeline_name, run_id, pipeline_root, image)
+    produced_ids: dict[tuple[str, str], int] = {}
 
     def prepare(name: str) -> _Prepared:
         task = tasks[name]
@@ -293,7 +334,8 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
             if source not in produced:
                 raise RehearsalError(f"task {name}: input {key!r} expects output {source[1]!r} "
                                      f"of {source[0]}, which it does not produce")
-            artifact = produced[source]
+            # As the launcher hands it on: named by its ML Metadata id.
+            artifact = dict(produced[source], name=str(produced_ids[source]))
             if tfx_container:
                 _check_type(name, key, artifact["type"]["schemaTitle"])
             input_artifacts[key] = {"artifacts": [artifact]}
@@ -331,26 +373,39 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
             return out
 
         record = TaskResult(name, log=layout.task_log(name))
+        record.execution_id = recorder.task_started(
+            name, parameter_values,
+            {key: [produced_ids[(ref["producerTask"], ref["outputArtifactKey"])]]
+             for key, ref in _input_artifacts(name, task, component)})
         steps = []
         pre = container.get("lifecycle", {}).get("preCacheCheck")
         if pre:
             steps.append(command_line(pre))
         steps.append(command_line(container))
-        return _Prepared(record, steps, task_dir, output_file, output_artifacts)
-
-    env = dict(os.environ, **{ROOT_ENV: launcher_root})
-    env.pop("PYTHONPATH", None)
+        own_env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
+        return _Prepared(record, steps, task_dir, output_file, output_artifacts, own_env)
 
     def execute(prepared: _Prepared) -> int:
         started = time.monotonic()
         code = 0
-        with open(prepared.record.log, "w") as log:
-            for argv in prepared.steps:
-                code = subprocess.call(argv, cwd=prepared.task_dir, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
-                if code != 0:
-                    break
+        error_file = layout.task_error(prepared.record.name)
+        if os.path.exists(error_file):
+            os.remove(error_file)
+        open(prepared.record.log, "w").close()
+        task_env = {**env, **prepared.env}
+        for argv in prepared.steps:
+            if server is not None and argv[0] == python and argv[1:2] == ["-m"]:
+                code = server.run(argv[2], argv[3:], prepared.task_dir, task_env,
+                                  prepared.record.log, error_file)
+            else:
+                with open(prepared.record.log, "a") as log:
+                    code = subprocess.call(argv, cwd=prepared.task_dir, env=task_env, stdout=log,
+                                           stderr=subprocess.STDOUT)
+            if code != 0:
+                prepared.record.error = load_error(error_file)
+                break
         prepared.record.seconds = time.monotonic() - started
+        prepared.record.code = code
         return code
 
     def finish(prepared: _Prepared) -> None:
@@ -368,6 +423,9 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
             produced[(name, key)] = record.outputs[key] = artifact
         for key, value in executor_output.get("parameterValues", {}).items():
             produced_params[(name, key)] = value
+        ids = recorder.task_ended(record.execution_id, record.outputs,
+                                  executor_output.get("parameterValues", {}))
+        produced_ids.update({(name, key): aid for key, aid in ids.items()})
         result.tasks.append(record)
 
     # Like KFP, start every task whose upstream tasks are done (up to `parallel`).
@@ -375,32 +433,42 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
     upstream = {n: _upstream(tasks[n]) for n in order}
     done: set[str] = set()
     failure: Optional[RehearsalError] = None
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        running: dict[Future, _Prepared] = {}
-        while (order and failure is None) or running:
-            for name in [n for n in order if upstream[n] <= done]:
-                if len(running) >= parallel or failure is not None:
+    try:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            running: dict[Future, _Prepared] = {}
+            while (order and failure is None) or running:
+                for name in [n for n in order if upstream[n] <= done]:
+                    if len(running) >= parallel or failure is not None:
+                        break
+                    order.remove(name)
+                    prepared = prepare(name)
+                    listener("start", prepared.record)
+                    running[pool.submit(execute, prepared)] = prepared
+                if not running:
                     break
-                order.remove(name)
-                prepared = prepare(name)
-                listener("start", prepared.record)
-                running[pool.submit(execute, prepared)] = prepared
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                prepared = running.pop(future)
-                code, name = future.result(), prepared.record.name
-                if code != 0:
-                    with open(prepared.record.log) as log:
-                        tail = "".join(log.readlines()[-25:])
-                    failure = failure or RehearsalError(
-                        f"task {name} failed (exit {code}); its log "
-                        f"({prepared.record.log}) ends:\n{tail}")
-                    continue
-                finish(prepared)
-                done.add(name)
-                listener("end", prepared.record)
-    if failure is not None:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    prepared = running.pop(future)
+                    code, name = future.result(), prepared.record.name
+                    if code != 0:
+                        with open(prepared.record.log) as log:
+                            tail = "".join(log.readlines()[-25:])
+                        recorder.task_ended(prepared.record.execution_id, {}, {}, failed=True)
+                        result.tasks.append(prepared.record)
+                        result.failed = result.failed or prepared.record
+                        failure = failure or RehearsalError(
+                            f"task {name} failed (exit {code}); its log "
+                            f"({prepared.record.log}) ends:\n{tail}")
+                        listener("end", prepared.record)
+                        continue
+                    finish(prepared)
+                    done.add(name)
+                    listener("end", prepared.record)
+    finally:
+        if server is not None:
+            server.close()
+    recorder.run_ended(failed=failure is not None)
+    result.failure = failure
+    if failure is not None and raise_on_failure:
         raise failure
     return result

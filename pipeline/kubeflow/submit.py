@@ -20,14 +20,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import time
 from typing import Any, Callable, Optional
 
-from pipeline.errors import SubmitError
+from pipeline.errors import ExitCode, SubmitError, WaitTimedOut
 
 TOKEN_ENV = "KFP_BEARER_TOKEN"
 COOKIE_ENV = "KFP_SESSION_COOKIE"
 SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
-FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
+# A run's final states (KFP v2beta1 RuntimeState) and the exit status of
+# `tfxp submit --wait` for each; any other state (PENDING, RUNNING, CANCELING,
+# PAUSED) is waited on.
+FINAL_STATES = {"SUCCEEDED": ExitCode.PUSHED, "FAILED": ExitCode.ERROR,
+                "SKIPPED": ExitCode.ERROR, "CANCELED": ExitCode.CANCELED,
+                "CANCELLED": ExitCode.CANCELED}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +83,11 @@ class Submitted:
     url: str
     state: Optional[str] = None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 unless waited on and not SUCCEEDED (see FINAL_STATES)."""
+        return FINAL_STATES.get((self.state or "SUCCEEDED").upper(), ExitCode.ERROR)
+
 
 def _classify(error: BaseException, host: str, auth: Auth) -> SubmitError:
     """A clear message for what went wrong, without echoing any credential."""
@@ -95,8 +106,8 @@ def _classify(error: BaseException, host: str, auth: Auth) -> SubmitError:
     text = str(error)
     if auth.secret:
         text = text.replace(auth.secret, "***")
-    if any(k in name for k in ("MaxRetry", "NewConnection", "Connection", "Timeout")) or \
-            any(k in text for k in ("Connection refused", "Max retries", "Name or service")):
+    if any(k in name for k in ("MaxRetry", "NewConnection", "Connection", "Timeout")
+           ) or any(k in text for k in ("Connection refused", "Max retries", "Name or service")):
         return SubmitError(f"cannot reach KFP at {host}: nothing answered "
                            f"(check the host, the port-forward or the ingress)")
     return SubmitError(f"KFP at {host}: {name}: {text}")
@@ -144,7 +155,7 @@ def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], exp
            enable_caching: Optional[bool] = None, service_account: Optional[str] = None,
            auth: Auth = Auth("none"), wait: bool = False,
            timeout: datetime.timedelta = datetime.timedelta(hours=6),
-           say: Callable[[str], None] = print) -> Submitted:
+           say: Callable[[str], None] = print, poll_seconds: float = 5.0) -> Submitted:
     """Uploads the spec as a pipeline (version), creates the run, optionally waits."""
     import kfp
 
@@ -201,8 +212,32 @@ def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], exp
     result = Submitted(run.run_id, run_name, exp.experiment_id, pipeline_id, version_id, url)
     say(f"Run {run_name} started: {url}")
     if wait:
-        finished = call(client.wait_for_run_completion, run.run_id,
-                        int(timeout.total_seconds()))
-        result.state = str(getattr(finished, "state", "") or "UNKNOWN")
+        result.state = wait_for_run(lambda: call(client.get_run, run.run_id), run_name, url,
+                                    timeout, say, poll_seconds)
         say(f"Run {run_name} ended: {result.state} ({url})")
     return result
+
+
+def wait_for_run(get_run: Callable[[], Any], run_name: str, url: str,
+                 timeout: datetime.timedelta, say: Callable[[str], None],
+                 poll_seconds: float = 5.0) -> str:
+    """Polls the run until a final state (FINAL_STATES), saying each new state;
+    WaitTimedOut with the last state seen when `timeout` passes first.
+
+    (`kfp.Client.wait_for_run_completion` waits out the whole timeout on a
+    canceled run, and its TimeoutError reads like an unreachable host.)
+    """
+    deadline = time.monotonic() + timeout.total_seconds()
+    last = None
+    while True:
+        state = str(getattr(get_run(), "state", "") or "UNKNOWN").upper()
+        if state != last:
+            say(f"Run {run_name}: {state}")
+            last = state
+        if state in FINAL_STATES:
+            return state
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise WaitTimedOut(f"run {run_name} was still {state} after waiting "
+                               f"{timeout}; it goes on on the cluster ({url})")
+        time.sleep(min(poll_seconds, left))

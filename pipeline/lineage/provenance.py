@@ -7,77 +7,28 @@ modification times).  These go on the run's `pipeline_run` context as custom
 properties, written after the nodes ran: caching keys on a node's inputs and
 properties, never on the run context, so a re-run with nothing changed is
 still served from cache.
+
+On Kubeflow nothing writes to the run's context but KFP itself; there the
+same facts travel as metadata of ExampleGen's `examples` artifact (KFP's
+launcher keeps an artifact's metadata as its custom properties, under the
+same `tfxp_` names): the git commit and project version of the image (baked
+in at build time), the config as compiled, and a digest of the data as the
+task read it.  `run_facts` reads either.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.facts import PREFIX, data_digest, git_commit, project_version
+
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from pipeline.lineage.store import Store
-
-PROJECT = "tfx-kfp-reference"
-PREFIX = "tfxp_"  # custom property names on the pipeline_run context
-# A content digest is worth reading the data once; past this size it is not.
-MAX_DIGEST_BYTES = 512 * 1024 * 1024
-HERE = str(Path(__file__).resolve().parents[2])  # the checkout (or installed tree)
-
-
-def project_version() -> str:
-    """The installed project version (setup.py), or 'unknown'."""
-    from importlib import metadata
-    try:
-        return metadata.version(PROJECT)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def git_commit(directory: str = HERE) -> Optional[str]:
-    """HEAD of the checkout the code ran from, '+dirty' when edited; None outside git.
-
-    An image build without .git can set GIT_COMMIT instead.
-    """
-    if os.environ.get("GIT_COMMIT"):
-        return os.environ["GIT_COMMIT"]
-    try:
-        head = subprocess.run(["git", "-C", directory, "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        status = subprocess.run(
-            ["git", "-C", directory, "status", "--porcelain", "--untracked-files=no",
-             "--", "pipeline", "models", "components", "configs", "schemas"],
-            capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    dirty = "+dirty" if status.returncode == 0 and status.stdout.strip() else ""
-    return head.stdout.strip() + dirty
-
-
-def data_digest(path: str) -> Optional[str]:
-    """sha256 over the input files' names and bytes (local files only, bounded size)."""
-    if "://" in path or not os.path.exists(path):
-        return None
-    files = ([path] if os.path.isfile(path) else sorted(
-        os.path.join(d, f) for d, _, names in os.walk(path) for f in names))
-    if sum(os.path.getsize(f) for f in files) > MAX_DIGEST_BYTES:
-        return None
-    digest = hashlib.sha256()
-    for name in files:
-        digest.update(os.path.relpath(name, os.path.dirname(path)).encode() + b"\0")
-        with open(name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return "sha256:" + digest.hexdigest()
-
 
 def run_provenance(cfg: "PipelineConfig", data_path: Optional[str] = None) -> dict[str, Any]:
     """The facts about code, config and data that TFX itself does not record."""
@@ -112,5 +63,30 @@ def record_run(store: "Store", run_id: str, facts: dict[str, Any]) -> bool:
 
 def read_run(context: metadata_store_pb2.Context) -> dict[str, str]:
     """The recorded facts of a pipeline_run context ({} for runs recorded elsewhere)."""
-    return {k[len(PREFIX):]: v.string_value for k, v in context.custom_properties.items()
+    return read_properties(context)
+
+
+def read_properties(item: Any) -> dict[str, str]:
+    """The `tfxp_` custom properties of a context or an artifact, without the prefix."""
+    return {k[len(PREFIX):]: v.string_value for k, v in item.custom_properties.items()
             if k.startswith(PREFIX)}
+
+
+def run_facts(store: "Store", context: metadata_store_pb2.Context) -> dict[str, str]:
+    """A run's facts: on its context (`tfxp run`), else on the Examples it made (KFP)."""
+    facts = read_run(context)
+    if facts:
+        return facts
+    for execution in store.store.get_executions_by_context(context.id):
+        for key, artifacts in store.output_artifacts(execution.id).items():
+            for artifact in artifacts:
+                if store.type_name(artifact.type_id) == "Examples":
+                    found = read_properties(artifact)
+                    if found:
+                        return found
+    return {}
+
+
+def artifact_metadata(facts: dict[str, Any]) -> dict[str, str]:
+    """Facts as an ExecutorOutput's artifact metadata (what KFP keeps of them)."""
+    return {PREFIX + k: str(v) for k, v in facts.items()}

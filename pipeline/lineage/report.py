@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.lineage.html import bar_chart, page, table, trace_section
+from pipeline.lineage.model_card import card_paths, trained_with
 from pipeline.lineage.results import (
     anomalies,
     chart_metrics,
@@ -28,7 +30,7 @@ from pipeline.lineage.results import (
     table_columns,
     thresholds,
 )
-from pipeline.lineage.runs import run_record
+from pipeline.lineage.runs import RunRecord, run_record
 from pipeline.lineage.store import FAILED, NOT_RUN, Store, custom
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
               if info.pushed_version else "nothing pushed")
     body.append(f"<p>Started {e(info.started)}, {info.seconds:.1f}s. Status: <b>"
                 f"{e(info.status)}</b>. Model: {blessed}; {pushed}.</p>")
+    body += model_card_link(record) + hyperparameters_line(record)
     if info.provenance:
         p = info.provenance
         body.append(f"<p>Code: project {e(p.get('project_version', ''))}, git "
@@ -187,6 +190,30 @@ def report_html(store: Store, run_spec: Optional[str]) -> str:
     except StoreError as err:
         body.append(f'<div class="warn">{e(str(err))}</div>')
     return page(f"Run {info.run_id}", body)
+
+
+def model_card_link(record: RunRecord) -> list[str]:
+    """A link to the model card the pushed version carries, if it has one."""
+    pushed = record.first("PushedModel")
+    destination = custom(pushed, "pushed_destination") if pushed is not None else None
+    if not record.info.pushed_version or not destination:
+        return []
+    _, card = card_paths(destination)
+    if not os.path.exists(card):
+        return []
+    return [f'<p>Model card of version {html.escape(record.info.pushed_version)}: '
+            f'<a href="{html.escape(Path(card).as_uri())}">{html.escape(card)}</a></p>']
+
+
+def hyperparameters_line(record: RunRecord) -> list[str]:
+    """The values this run's model was trained with (the tuner's best trial, if tuned)."""
+    model = record.first("Model", "model")
+    used = trained_with(model.uri if model is not None else None)
+    if not used:
+        return []
+    values = ", ".join(f"{k} {v}" for k, v in sorted(used["values"].items()))
+    source = "the tuner's best trial" if used.get("tuned") else "the configuration"
+    return [f"<p>Trained with ({html.escape(source)}): {html.escape(values)}.</p>"]
 
 
 def write_report(store: Store, run_spec: Optional[str], path: Optional[str] = None,

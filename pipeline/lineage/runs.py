@@ -14,7 +14,7 @@ from typing import Any, Optional
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.errors import StoreError
-from pipeline.lineage.provenance import read_run
+from pipeline.lineage.provenance import run_facts
 from pipeline.lineage.store import (
     FAILED,
     NODE_CONTEXT_TYPE,
@@ -112,7 +112,7 @@ def find_run(store: Store, spec: Optional[str]) -> mlmd.Context:
 
 def run_info(store: Store, run: mlmd.Context) -> RunInfo:
     """A run's nodes and their states, its blessing, its push and its provenance."""
-    executions = sorted(store.store.get_executions_by_context(run.id),
+    executions = sorted(store.tasks(store.store.get_executions_by_context(run.id)),
                         key=lambda e: (e.create_time_since_epoch, e.id))
     names = store.node_ids(e.id for e in executions)
     pipeline = next((c.name for e in executions[:1]
@@ -132,7 +132,7 @@ def run_info(store: Store, run: mlmd.Context) -> RunInfo:
             nodes.append(NodeRun(node_id, NOT_RUN))
     info = RunInfo(run.name, pipeline, run.id, _ms(run.create_time_since_epoch),
                    (end - run.create_time_since_epoch) / 1000, nodes,
-                   provenance=read_run(run))
+                   provenance=run_facts(store, run))
     outputs = store.outputs(e.id for e in executions)
     by_id = {e.id: e for e in executions}
     ids = [a for outs in outputs.values() for _, a in outs]
@@ -195,7 +195,7 @@ def run_record(store: Store, run_spec: Optional[str]) -> RunRecord:
     """A run (id, prefix, 'latest' or 'previous') with its outputs by type."""
     context = find_run(store, run_spec)
     info = run_info(store, context)
-    executions = store.store.get_executions_by_context(context.id)
+    executions = store.tasks(store.store.get_executions_by_context(context.id))
     names = store.node_ids(e.id for e in executions)
     outputs = store.outputs(e.id for e in executions)
     ids = [aid for outs in outputs.values() for _, aid in outs]

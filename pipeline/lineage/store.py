@@ -6,9 +6,17 @@ with the small reads everything else is built from (type names, the node an
 execution ran, outputs by key, custom properties); the runs (`runs.py`) and
 the trace (`trace.py`) build on it and are reachable as its methods.
 TensorFlow is never imported here.
+
+Two layouts read alike: TFX's (`tfxp run`: contexts `pipeline`,
+`pipeline_run`, `node`; artifact types `Model`, ...) and KFP v2's launcher's
+(a cluster, or `tfxp rehearse`: contexts `system.Pipeline`,
+`system.PipelineRun`; `system.ContainerExecution`s named by `task_name`;
+artifact types `tfx.Model`, ...).  `Store.type_name` answers in TFX's words,
+so nothing built on it needs to know which layout it reads.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
@@ -28,6 +36,14 @@ PIPELINE_CONTEXT_TYPE = "pipeline"
 NODE_CONTEXT_TYPE = "node"
 # TFX records a resolver node's pick as an execution that outputs the artifact.
 RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
+# KFP v2's names for the same (kubeflow/pipelines backend/src/v2/metadata/client.go).
+KFP_CONTEXT_TYPES = {"system.PipelineRun": RUN_CONTEXT_TYPE,
+                     "system.Pipeline": PIPELINE_CONTEXT_TYPE}
+KFP_DAG_EXECUTION = "system.DAGExecution"  # a (root) DAG: not a task of the pipeline
+KFP_TASK_NAME = "task_name"  # a container execution's custom property: the task
+KFP_INPUTS = "inputs"  # ... and its parameter values, as one struct
+KFP_OUTPUTS = "outputs"  # ... and its output parameters (e.g. ExampleGen's span)
+KFP_TYPE_PREFIX = "tfx."  # artifact types by schema title: tfx.Model is TFX's Model
 
 # What a node did in a run, in the words every report uses.
 EXECUTED, CACHED, FAILED, RUNNING, NOT_RUN = "executed", "cached", "failed", "running", "not run"
@@ -112,7 +128,130 @@ def open_store(config: Connection) -> metadata_store.MetadataStore:
 def open_store_from(root: Optional[str] = None, sqlite: Optional[str] = None,
                     mysql: Optional[str] = None, grpc: Optional[str] = None) -> "Store":
     """The `Store` for command-line flags (see `connection_config`)."""
-    return Store(open_store(connection_config(root, sqlite, mysql, grpc)))
+    store = open_store(connection_config(root, sqlite, mysql, grpc))
+    uri_map = uri_map_beside(sqlite) if sqlite and not (grpc or mysql) else {}
+    return Store(store, uri_map)
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+def tfx_name(type_name: str) -> str:
+    """A type's name in TFX's words, whichever layout recorded it."""
+    if type_name in KFP_CONTEXT_TYPES:
+        return KFP_CONTEXT_TYPES[type_name]
+    if type_name.startswith(KFP_TYPE_PREFIX) and "." not in type_name[len(KFP_TYPE_PREFIX):]:
+        return type_name[len(KFP_TYPE_PREFIX):]
+    return type_name
+
+
+def recorded_names(type_name: str) -> list[str]:
+    """Every name a TFX type can be recorded under (TFX's, then KFP's)."""
+    kfp = [k for k, v in KFP_CONTEXT_TYPES.items() if v == type_name]
+    if not kfp and "." not in type_name:
+        kfp = [KFP_TYPE_PREFIX + type_name]
+    return [type_name, *kfp]
+
+
+def type_filter(type_name: str) -> str:
+    """An ML Metadata filter clause matching a type under either layout's name."""
+    return "type IN (" + ", ".join(f"'{n}'" for n in recorded_names(type_name)) + ")"
+
+
+def int_filter(prop: str, value: int) -> str:
+    """A custom property equal to a number: TFX records ints, KFP's launcher doubles."""
+    return (f"(custom_properties.{prop}.int_value = {value} OR "
+            f"custom_properties.{prop}.double_value = {value})")
+
+
+class _AsTfx:
+    """A MetadataStore read as TFX records things, whichever layout it holds.
+
+    A KFP task's parameters and output parameters (its execution's `inputs` and
+    `outputs` structs) read as execution properties, as TFX records a
+    component's; and in a rehearsal, whose store
+    names object-store URIs as a cluster's does, artifact URIs read as the
+    local directories standing in for the object store (`uri_map`).
+    """
+
+    def __init__(self, store: metadata_store.MetadataStore, uri_map: Optional[dict] = None):
+        self._store = store
+        self._map = sorted((uri_map or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _artifacts(self, artifacts: Iterable[mlmd.Artifact]) -> list[mlmd.Artifact]:
+        out = list(artifacts)
+        for a in out:
+            for prefix, local in self._map:
+                if a.uri.startswith(prefix):
+                    a.uri = os.path.join(local, a.uri[len(prefix):])
+                    break
+        return out
+
+    @staticmethod
+    def _executions(executions: Iterable[mlmd.Execution]) -> list[mlmd.Execution]:
+        out = list(executions)
+        for e in out:
+            if KFP_INPUTS not in e.custom_properties or KFP_TASK_NAME not in e.custom_properties:
+                continue
+            fields = dict(e.custom_properties[KFP_INPUTS].struct_value.fields)
+            if KFP_OUTPUTS in e.custom_properties:
+                fields.update(e.custom_properties[KFP_OUTPUTS].struct_value.fields)
+            for key, value in fields.items():
+                if key in e.custom_properties:
+                    continue
+                kind = value.WhichOneof("kind")
+                if kind == "string_value":
+                    e.custom_properties[key].string_value = value.string_value
+                elif kind == "number_value":
+                    number = value.number_value
+                    if number.is_integer():
+                        e.custom_properties[key].int_value = int(number)
+                    else:
+                        e.custom_properties[key].double_value = number
+                elif kind == "bool_value":
+                    e.custom_properties[key].int_value = int(value.bool_value)
+        return out
+
+    def get_artifacts_by_id(self, *args, **kwargs) -> list[mlmd.Artifact]:
+        return self._artifacts(self._store.get_artifacts_by_id(*args, **kwargs))
+
+    def get_artifacts(self, *args, **kwargs) -> list[mlmd.Artifact]:
+        return self._artifacts(self._store.get_artifacts(*args, **kwargs))
+
+    def get_artifacts_by_type(self, *args, **kwargs) -> list[mlmd.Artifact]:
+        return self._artifacts(self._store.get_artifacts_by_type(*args, **kwargs))
+
+    def get_artifacts_by_context(self, *args, **kwargs) -> list[mlmd.Artifact]:
+        return self._artifacts(self._store.get_artifacts_by_context(*args, **kwargs))
+
+    def get_executions_by_id(self, *args, **kwargs) -> list[mlmd.Execution]:
+        return self._executions(self._store.get_executions_by_id(*args, **kwargs))
+
+    def get_executions_by_context(self, *args, **kwargs) -> list[mlmd.Execution]:
+        return self._executions(self._store.get_executions_by_context(*args, **kwargs))
+
+    def get_executions(self, *args, **kwargs) -> list[mlmd.Execution]:
+        return self._executions(self._store.get_executions(*args, **kwargs))
+
+    def get_lineage_subgraph(self, *args, **kwargs) -> mlmd.LineageGraph:
+        graph = self._store.get_lineage_subgraph(*args, **kwargs)
+        self._artifacts(graph.artifacts)
+        self._executions(graph.executions)
+        return graph
+
+
+def uri_map_beside(sqlite: str) -> dict[str, str]:
+    """The object-store prefixes a rehearsal's store maps to local directories
+    (`RehearsalLayout.uri_map`, written beside its store), else {}."""
+    from pipeline.layout import RehearsalLayout
+    path = RehearsalLayout(os.path.dirname(os.path.abspath(sqlite))).uri_map
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 # --------------------------------------------------------------------------- reading
@@ -166,37 +305,64 @@ class Store:
     runner, which also records its provenance through it.
     """
 
-    def __init__(self, store: metadata_store.MetadataStore):
-        self.store = store
+    def __init__(self, store: metadata_store.MetadataStore, uri_map: Optional[dict] = None):
+        self.store = _AsTfx(store, uri_map)
         self._types: dict[int, str] = {}
+        self._recorded: dict[int, str] = {}
 
-    def type_name(self, type_id: int) -> str:
+    def _load_types(self, type_id: int) -> None:
         if type_id not in self._types:
             for t in (list(self.store.get_artifact_types()) + list(self.store.get_execution_types())
                       + list(self.store.get_context_types())):
-                self._types[t.id] = t.name
+                self._types[t.id], self._recorded[t.id] = tfx_name(t.name), t.name
+
+    def type_name(self, type_id: int) -> str:
+        """The type's name in TFX's words (KFP's `tfx.Model` is `Model`)."""
+        self._load_types(type_id)
         return self._types.get(type_id, "?")
 
+    def recorded_type(self, type_id: int) -> str:
+        """The type's name as recorded (e.g. `system.ContainerExecution`)."""
+        self._load_types(type_id)
+        return self._recorded.get(type_id, "?")
+
     def contexts_of_type(self, type_name: str) -> list[mlmd.Context]:
-        """Contexts of a type; none when the type was never registered."""
-        try:
-            return list(self.store.get_contexts_by_type(type_name))
-        except Exception:  # no such type yet: nothing of it was recorded
-            return []
+        """Contexts of a type, under either layout's name; none when never registered."""
+        found = []
+        for name in recorded_names(type_name):
+            try:
+                found += list(self.store.get_contexts_by_type(name))
+            except Exception:  # no such type yet: nothing of it was recorded
+                pass
+        return found
 
     def run_context(self, run_id: str) -> Optional[mlmd.Context]:
-        try:
-            return self.store.get_context_by_type_and_name(RUN_CONTEXT_TYPE, run_id)
-        except Exception:  # no such type yet: nothing was launched
-            return None
+        for name in recorded_names(RUN_CONTEXT_TYPE):
+            try:
+                found = self.store.get_context_by_type_and_name(name, run_id)
+            except Exception:  # no such type yet: nothing was launched
+                found = None
+            if found is not None:
+                return found
+        return None
+
+    def tasks(self, executions: Iterable[mlmd.Execution]) -> list[mlmd.Execution]:
+        """The executions that ran a pipeline node (not KFP's DAG executions)."""
+        return [e for e in executions if self.recorded_type(e.type_id) != KFP_DAG_EXECUTION]
 
     def node_ids(self, execution_ids: Iterable[int]) -> dict[int, str]:
-        """execution id -> the pipeline node it ran (from its `node` context)."""
+        """execution id -> the pipeline node it ran (its `node` context in TFX's
+        layout, its `task_name` in KFP's)."""
         out = {}
-        for eid in execution_ids:
+        ids = list(execution_ids)
+        for eid in ids:
             for c in self.store.get_contexts_by_execution(eid):
                 if self.type_name(c.type_id) == NODE_CONTEXT_TYPE:
                     out[eid] = c.name.split(".", 1)[-1]
+        missing = [eid for eid in ids if eid not in out]
+        for e in self.store.get_executions_by_id(missing) if missing else []:
+            if custom(e, KFP_TASK_NAME):
+                out[e.id] = custom(e, KFP_TASK_NAME)
         return out
 
     def run_of(self, execution_id: int) -> Optional[str]:

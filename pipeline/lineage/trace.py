@@ -24,12 +24,25 @@ from typing import Any, Iterable, Optional
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.errors import StoreError
-from pipeline.lineage.provenance import read_run
+from pipeline.lineage.provenance import run_facts
 from pipeline.lineage.runs import find_run, run_contexts
-from pipeline.lineage.store import RESOLVER_TYPE, RUN_CONTEXT_TYPE, STATES, Store, custom
+from pipeline.lineage.store import (
+    RESOLVER_TYPE,
+    RUN_CONTEXT_TYPE,
+    STATES,
+    Store,
+    custom,
+    int_filter,
+    recorded_names,
+    type_filter,
+)
 
 Q = mlmd.LineageSubgraphQueryOptions
 MAX_HOPS = 40
+# What KFP's launcher records on a task's execution about the pod, not the work.
+KFP_BOOKKEEPING = ("display_name", "task_name", "pod_name", "pod_uid", "namespace",
+                   "parent_dag_id", "inputs", "outputs", "cache_fingerprint",
+                   "cached_execution_id")
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
                    "tuner_fn", "module_file", "module_path",
@@ -41,7 +54,7 @@ CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "tr
 
 def pushed_models(store: Store) -> list[mlmd.Artifact]:
     """Pushed models, oldest first (by the version the Pusher wrote)."""
-    found = store.artifacts("type = 'PushedModel' AND custom_properties.pushed.int_value = 1")
+    found = store.artifacts(f"{type_filter('PushedModel')} AND {int_filter('pushed', 1)}")
     return sorted(found, key=lambda a: (str(custom(a, "pushed_version") or ""), a.id))
 
 
@@ -118,7 +131,7 @@ def _upstream(store: Store, start: list[int], own_models: list[int],
         f"last_known_state = CACHED OR type = '{RESOLVER_TYPE}'")
     options.ending_executions.include_ending_nodes = False
     # Baselines (another model, statistics a resolver picked): shown, not followed.
-    others = "type = 'Model'"
+    others = type_filter("Model")
     if own_models:
         others += f" AND NOT(id IN ({', '.join(map(str, own_models))}))"
     picked = [i for i in baselines if i not in own_models and i not in start]
@@ -133,7 +146,8 @@ def _data_checks(store: Store, examples: list[int], run: str) -> mlmd.LineageGra
     options = Q(max_num_hops=MAX_HOPS, direction=Q.DOWNSTREAM)
     options.starting_artifacts.filter_query = f"id IN ({', '.join(map(str, examples))})"
     options.ending_executions.filter_query = (
-        f"contexts_r.type = '{RUN_CONTEXT_TYPE}' AND contexts_r.name != '{run}'")
+        f"contexts_r.type IN ({', '.join(repr(n) for n in recorded_names(RUN_CONTEXT_TYPE))})"
+        f" AND contexts_r.name != '{run}'")
     options.ending_executions.include_ending_nodes = False
     return store.store.get_lineage_subgraph(
         options, field_mask_paths=["artifacts", "executions", "events"])
@@ -246,7 +260,8 @@ class Trace:
         runs = {eid: store.run_of(eid) for eid in executions}
         nodes: dict[str, Node] = {}
         for e in executions.values():
-            props = {k: custom(e, k) for k in e.custom_properties if not k.startswith("__")}
+            props = {k: custom(e, k) for k in e.custom_properties
+                     if not k.startswith("__") and k not in KFP_BOOKKEEPING}
             nodes[f"e{e.id}"] = Node(f"e{e.id}", "execution", e.id, store.type_name(e.type_id),
                                      node_ids.get(e.id, e.name),
                                      STATES.get(e.last_known_state, "unknown"), runs[e.id],
@@ -284,7 +299,8 @@ class Trace:
             elif uri and "://" in uri:
                 state = "remote"
             props = {k: custom(a, k) for k in list(a.properties) + list(a.custom_properties)
-                     if k not in ("tfx_version", "is_external")}
+                     if k not in ("tfx_version", "is_external", "display_name",
+                                  "store_session_info")}
             label = out_key.get(a.id, store.type_name(a.type_id))
             if (a.id in baselines or a.id in resolved) and a.id not in own:
                 label = f"baseline {store.type_name(a.type_id)}"
@@ -422,7 +438,7 @@ def _run_facts(store: Store, run: Optional[str]) -> dict[str, str]:
     if not run:
         return {}
     context = store.run_context(run)
-    return read_run(context) if context else {}
+    return run_facts(store, context) if context else {}
 
 
 def layers(trace: Trace) -> dict[str, int]:

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
+from models.tuning import trials
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, ExitCode
 from pipeline.layout import RunLayout
@@ -44,6 +45,8 @@ class Outcome:
     drift_baseline: Optional[bool] = None
     # ServingCheck: (blessed, reason), None when the check is switched off.
     serving_check: Optional[tuple[bool, str]] = None
+    # Tuner: the completed trials, best first (models.tuning.trials); None without one.
+    tuning: Optional[list[dict]] = None
 
 
 def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
@@ -116,4 +119,7 @@ def _read_checks(store: Store, run: RunResult) -> dict:
         [blessing] = store.output_artifacts(ids["ServingCheck"])["blessing"]
         found["serving_check"] = (custom(blessing, "blessed") == 1,
                                   custom(blessing, "reason") or "")
+    if ids.get("Tuner") is not None:
+        [results] = store.output_artifacts(ids["Tuner"])["tuner_results"]
+        found["tuning"] = trials(results.uri)
     return found

@@ -90,6 +90,18 @@ def _label_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
             f"(label.missing: drop)."]
 
 
+def _tuning_lines(outcome: Outcome) -> list[str]:
+    if outcome.tuning is None:
+        return []
+    if not outcome.tuning:
+        return ["Tuner: no trial completed."]
+    best = outcome.tuning[0]
+    values = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in sorted(best.items()) if k not in ("trial_id", "score"))
+    return [f"Tuner: best of {len(outcome.tuning)} trials: validation AUC {best['score']:.4f} "
+            f"with {values} (the Trainer used these)."]
+
+
 def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
     """The end of `tfxp run`: what ran, the data verdict, the metrics, the push."""
     run = outcome.run
@@ -119,6 +131,7 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
         if outcome.evaluation:
             lines.append("Evaluation on the eval split:")
             lines += metrics_table(outcome.evaluation.metrics, cfg)
+        lines += _tuning_lines(outcome)
         serving = outcome.serving_check
         serving_failed = serving is not None and not serving[0]
         if serving and not serving_failed:

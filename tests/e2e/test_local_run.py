@@ -103,8 +103,10 @@ def test_first_run_pushes_a_saved_model(first_run):
     assert len(versions) == 1
     [version] = versions
     assert os.path.isdir(os.path.join(paths.serving, version, "variables"))
-    # Nothing half-written or staged is left beside the version (the push lock stays).
-    assert sorted(os.listdir(paths.serving)) == sorted([version, ".push.lock"])
+    # Nothing half-written or staged is left beside the version (the push lock stays,
+    # and TF Serving's models.config with the history of its stable label).
+    assert sorted(os.listdir(paths.serving)) == sorted(
+        [version, ".push.lock", "models.config", "stable-history.json"])
 
 
 def test_a_concurrent_run_waits_then_publishes_nothing(first_run):

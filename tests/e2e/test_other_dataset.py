@@ -66,7 +66,7 @@ def test_new_dataset_by_configuration_alone(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "BLESSED and pushed" in out and "region=north" in out
     serving = tmp_path / "run" / "serving" / "loans"
-    [version] = os.listdir(serving)
+    [version] = [n for n in os.listdir(serving) if n.isdigit()]
     assert (serving / version / "saved_model.pb").exists()
 
     # The draft never overwrites a schema that is already there.

@@ -25,8 +25,10 @@ IMAGE = "registry.example.com/ml/tfx-kfp-reference:test-7"
 CLUSTER_BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
                 "--environment_type=LOOPBACK"]
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-         "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
-         "Pusher"}
+         "DataGate", "drift_baseline_resolver", "DriftCheck", "Transform", "Trainer",
+         "served_model_resolver", "Evaluator", "Pusher"}
+# The resolvers' stand-ins: container tasks of this project, not TFX executors.
+BASELINE_TASKS = {"served_model_resolver", "drift_baseline_resolver"}
 
 
 def write_config(directory: Path, **kubeflow) -> str:
@@ -97,7 +99,7 @@ def test_model_code_by_dotted_path_importable(compiled):
     assert const("Trainer", "run_fn") == "models.model.run_fn"
     text = compiled["text"]
     assert "module_file" not in text and ".whl" not in text and "file://" not in text
-    for name in set(tasks(compiled)) - {"served_model_resolver"}:
+    for name in set(tasks(compiled)) - BASELINE_TASKS:
         args = executor_of(compiled, name)[1]["container"]["args"]
         module, _, cls = args[args.index("--executor_class_path") + 1].rpartition(".")
         assert hasattr(importlib.import_module(module), cls), name
@@ -165,7 +167,7 @@ def test_unknown_artifact_type_is_a_compile_error():
 
 def test_tfx_tasks_run_through_the_local_path_entrypoint(compiled):
     """Fix 3: artifacts at the launcher's local paths (minio, #13476 markers)."""
-    for name in set(tasks(compiled)) - {"served_model_resolver"}:
+    for name in set(tasks(compiled)) - BASELINE_TASKS:
         command = executor_of(compiled, name)[1]["container"]["command"]
         assert command[:3] == ["python", "-m", "pipeline.kubeflow.container.entrypoint"], name
 
@@ -262,10 +264,10 @@ def test_paths_are_inside_the_image(compiled):
         "runtimeValue"]["constant"])
     assert push["filesystem"]["base_directory"] == "/serving/chicago_taxi"
     mounts = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for task in ("Pusher", "served_model_resolver"):
+    for task in ("Pusher", *BASELINE_TASKS):
         label, _ = executor_of(compiled, task)
         assert mounts[label]["pvcMount"] == [{"constant": kf.serving_pvc, "mountPath": "/serving"}]
-    assert len(mounts) == 2
+    assert len(mounts) == 3
 
 
 def test_kubeflow_data_path_and_foreign_paths(compiled, tmp_path):
@@ -292,7 +294,7 @@ def test_resources_root_and_cluster_beam_args(compiled):
         assert executor["container"]["resources"] == {
             "cpuRequest": kf.cpu_request, "cpuLimit": kf.cpu_limit,
             "memoryRequest": kf.memory_request_gb, "memoryLimit": kf.memory_limit_gb}, label
-    for name in set(tasks(compiled)) - {"served_model_resolver"}:
+    for name in set(tasks(compiled)) - BASELINE_TASKS:
         args = executor_of(compiled, name)[1]["container"]["args"]
         assert args[-len(CLUSTER_BEAM):] == CLUSTER_BEAM, name
     assert "--direct_running_mode=in_memory" not in compiled["text"]  # the local args
@@ -304,17 +306,52 @@ def test_config_rejects_a_local_pipeline_root(tmp_path):
         load_config(write_config(tmp_path, pipeline_root="/mnt/artifacts"))
 
 
-def test_a_resolver_kfp_cannot_express_is_named(tmp_path):
-    """The drift check's custom resolver: named at compile time, and switched
-    off for the cluster by the config's kubeflow.overrides."""
-    raw = yaml.safe_load((REPO_ROOT / "configs" / "taxi.yaml").read_text())
-    if "drift_check" not in raw:
-        pytest.skip("no drift check (custom resolver) in this pipeline")
-    config = write_config(tmp_path)
-    assert load_config(config).drift_check.enabled is True
-    assert kubeflow.cluster_config(config).drift_check.enabled is False
-    with pytest.raises(CompileError, match="drift_baseline_resolver: resolver strategy"):
-        kubeflow.compile_spec(load_config(config))
+def test_resolvers_become_container_tasks(compiled):
+    """The drift check runs on the cluster: its baseline statistics come from a container
+    task reading what the Pusher kept beside the served version (no override turns it off)."""
+    assert compiled["cfg"].drift_check.enabled is True
+    t = tasks(compiled)
+    assert t["DriftCheck"]["inputs"]["artifacts"]["baseline_statistics"]["taskOutputArtifact"] == {
+        "producerTask": "drift_baseline_resolver", "outputArtifactKey": "statistics"}
+    assert t["drift_baseline_resolver"]["inputs"]["artifacts"]["statistics"][
+        "taskOutputArtifact"] == {"producerTask": "StatisticsGen",
+                                  "outputArtifactKey": "statistics"}
+    assert {"drift_baseline_resolver", "DataGate"} <= set(t["DriftCheck"]["dependentTasks"])
+    assert "DriftCheck" in t["Transform"]["dependentTasks"]
+    _, drift = executor_of(compiled, "drift_baseline_resolver")
+    assert drift["container"]["command"] == [
+        "python", "-m", "pipeline.kubeflow.container.drift_baseline"]
+    assert drift["container"]["args"][-2:] == ["--serving_dir", "/serving/chicago_taxi"]
+    assert t["drift_baseline_resolver"]["cachingOptions"] == {"enableCache": False}
+    # The code digest (the cache key's share of the code) reaches the cluster's spec too.
+    assert "code_digest" in t["Trainer"]["inputs"]["parameters"]
+
+
+def test_a_resolver_kfp_cannot_express_is_named():
+    """Any resolver without a container stand-in is named at compile time."""
+    from tfx import v1 as tfx
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy,
+    )
+
+    class Newest(LatestBlessedModelStrategy):
+        pass
+
+    node = tfx.dsl.Resolver(strategy_class=Newest, model=tfx.dsl.Channel(
+        type=tfx.types.standard_artifacts.Model)).with_id("odd_resolver")
+    pipeline = tfx.dsl.Pipeline(pipeline_name="p", pipeline_root="/tmp/p", components=[node])
+    with pytest.raises(CompileError, match="odd_resolver: resolver strategy Newest"):
+        kubeflow._check_resolvers(pipeline)
+
+
+def test_the_config_is_recorded_for_provenance_as_the_cluster_sees_it(compiled):
+    _, example_gen = executor_of(compiled, "CsvExampleGen")
+    [env] = [e for e in example_gen["container"]["env"] if e["name"] == "TFXP_CONFIG"]
+    recorded = json.loads(env["value"])
+    kf = compiled["cfg"].kubeflow
+    assert recorded["schema"] == f"{kf.project_dir}/schemas/taxi/schema.pbtxt"
+    assert recorded["data"]["path"].startswith(kf.site_packages)
+    assert recorded["beam_args"] == recorded["kubeflow"]["beam_args"] == CLUSTER_BEAM
 
 
 def test_portability_check_catches_local_paths_and_credentials():

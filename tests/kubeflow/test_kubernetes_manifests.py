@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from components.atomic_pusher.model_config import config_path
 from pipeline.config import load_config
 from pipeline.kubeflow.compiler import REPO_ROOT, serving_dir
 
@@ -153,8 +154,10 @@ def test_tf_serving_reads_the_model_base_path_the_pusher_writes():
     [deployment] = [d for n, d in docs.items() if n.startswith("tf-serving.yaml:Deployment")]
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert f"--model_base_path={serving_dir(cfg)}" in container["args"]
-    assert f"--model_name={cfg.serving.model_name}" in container["args"]
+    # The labelled versions of models.config, which the Pusher writes in the base path.
+    assert f"--model_config_file={config_path(serving_dir(cfg))}" in container["args"]
+    assert any(a.startswith("--model_config_file_poll_wait_seconds=") for a in container["args"])
+    assert f"/v1/models/{cfg.serving.model_name}" in str(container["readinessProbe"])
     [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == kf.serving_mount]
     [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["persistentVolumeClaim"]["claimName"] == kf.serving_pvc
@@ -165,3 +168,14 @@ def test_tf_serving_reads_the_model_base_path_the_pusher_writes():
     [service] = [d for n, d in docs.items() if n.startswith("tf-serving.yaml:Service")]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert {p["port"] for p in service["spec"]["ports"]} == {8500, 8501}
+
+
+def test_the_image_bakes_in_its_git_commit(monkeypatch):
+    """Provenance on the cluster: the image has no .git; the commit it was built from
+    is a build argument kept in its environment, which every run records."""
+    from pipeline.facts import git_commit
+    text = DOCKERFILE.read_text()
+    assert "ARG GIT_COMMIT" in text and "ENV GIT_COMMIT=${GIT_COMMIT}" in text
+    assert text.index("ENV GIT_COMMIT") < text.index("pip install --no-cache-dir --no-deps .")
+    monkeypatch.setenv("GIT_COMMIT", "0123abc")
+    assert git_commit("/nonexistent") == "0123abc"

@@ -1,24 +1,37 @@
 """`tfxp compile` then `tfxp rehearse`: the compiled spec runs task by task as
 KFP's driver and launcher would, on a sample of the shipped taxi CSV, and a
 model is pushed; specs that would fail on the cluster fail here, naming the
-task."""
+task.  One rehearsal (`rehearsed`) serves every test that reads its result:
+its summary and exit status, its ML Metadata in KFP's layout, and the
+answers `tfxp runs` and `tfxp lineage` give from it, compared with those of
+a local run of the same CSV (tests/lineage_runs.py)."""
 from __future__ import annotations
 
 import copy
 import io
 import json
 import os
-from contextlib import redirect_stdout
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 import yaml
+from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.cli.main import main
 from pipeline.kubeflow.compiler import REPO_ROOT, cluster_config, load_spec
 from pipeline.kubeflow.rehearse import RehearsalError, check_spec, rehearse
-from tests.datasets import taxi_sample
+from pipeline.lineage.store import open_store, sqlite_connection
+from tests.datasets import taxi_sample, unseen_category
 
 DATA_IN_CLUSTER = "/data/taxi"
+
+
+def tfxp(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        code = main(list(args))
+    return code, out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +47,9 @@ def compiled(tmp_path_factory):
     raw["evaluation"]["thresholds"] = [{"metric": "AUC", "lower": 0.7},
                                        {"metric": "AUC", "max_decrease": 0.05}]
     # In-process Beam: this machine has two cores, a cluster node more.
-    raw["kubeflow"] = {**raw.get("kubeflow", {}), "data_path": DATA_IN_CLUSTER, "beam_args": [
-        "--direct_running_mode=in_memory", "--direct_num_workers=1"]}
+    raw["kubeflow"] = {**raw.get("kubeflow", {}), "data_path": f"{DATA_IN_CLUSTER}/data.csv",
+                       "beam_args": ["--direct_running_mode=in_memory",
+                                     "--direct_num_workers=1"]}
     config = directory / "taxi-kfp.yaml"
     config.write_text(yaml.safe_dump(raw))
     spec_path = str(directory / "taxi.kfp.yaml")
@@ -110,33 +124,45 @@ def test_code_that_is_not_in_the_image_fails_the_task(compiled, tmp_path):
     kf = compiled["cfg"].kubeflow
     with pytest.raises(RehearsalError) as err:
         rehearse(spec, compiled["platform"], str(tmp_path),
-                 {kf.project_dir: str(REPO_ROOT)}, volumes={"/serving": str(tmp_path / "v")})
+                 {kf.project_dir: str(REPO_ROOT)}, volumes={"/serving": str(tmp_path / "v")},
+                 image_code=str(REPO_ROOT), fork=False)  # one task: a cold start is cheaper
     assert "task ImportSchemaGen failed" in str(err.value)
     assert "models.not_in_the_image" in str(err.value)
 
 
-@pytest.mark.e2e
-def test_compiled_spec_rehearses_to_a_pushed_model(compiled):
+@pytest.fixture(scope="module")
+def rehearsed(compiled):
+    """One rehearsal of the compiled spec on the sample every third row of the CSV."""
     directory = compiled["dir"]
-    sample_dir = os.path.dirname(taxi_sample(str(directory / "data"), every=3))
+    sample = taxi_sample(str(directory / "data"), every=3)
     workdir = directory / "work"
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(["rehearse", compiled["path"], "--config", compiled["config"],
-                     "--workdir", str(workdir), "--mount", f"{DATA_IN_CLUSTER}={sample_dir}"])
-    text = out.getvalue()
+    code, text = tfxp("rehearse", compiled["path"], "--config", compiled["config"],
+                      "--workdir", str(workdir), "--mount",
+                      f"{DATA_IN_CLUSTER}={os.path.dirname(sample)}")
+    return {"code": code, "text": text, "workdir": workdir, "csv": sample,
+            "store": str(workdir / "metadata.sqlite")}
+
+
+@pytest.mark.e2e
+def test_compiled_spec_rehearses_to_a_pushed_model(compiled, rehearsed):
+    code, text, workdir = rehearsed["code"], rehearsed["text"], rehearsed["workdir"]
     assert code == 0, text
     tasks = set(compiled["spec"]["root"]["dag"]["tasks"])
     for task in tasks:
         assert f"= {task} " in text, task
-    # The Pusher wrote a complete version on the serving volume, and nothing else.
+    # The Pusher wrote one complete version on the serving volume (beside its lock).
     cfg = compiled["cfg"]
     serving = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
-    [version] = os.listdir(serving)
+    [version] = [n for n in os.listdir(serving) if not n.startswith(".")
+                 and n not in ("models.config", "stable-history.json")]
     assert version.isdigit()
     assert (serving / version / "saved_model.pb").exists()
     assert (serving / version / "variables").is_dir()
-    assert f"Served versions: {version}" in text and "Blessed and pushed." in text
+    # The summary `tfxp run` prints, read from the rehearsal's own store.
+    assert "Data accepted (no anomalies against the curated schema)." in text
+    assert "Evaluation on the eval split:" in text and "AUC" in text
+    assert f"BLESSED and pushed: {serving / version}" in text
+    assert f"served versions: {version}" in text
     # Outputs travelled as ExecutorOutputs: the blessing the Pusher read says blessed,
     # against the baseline task's output (the candidate, on a first run).
     output = json.loads((workdir / "tasks" / "Evaluator" / "executor_output.json").read_text())
@@ -148,3 +174,147 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled):
     # Artifacts live under the emulated object store, as the launcher would keep them.
     examples = list((workdir / "launcher" / "minio").rglob("CsvExampleGen/examples/Split-train"))
     assert examples, "no ExampleGen output under the pipeline root"
+
+
+@pytest.mark.e2e
+def test_the_rehearsal_records_ml_metadata_as_kfp_does(compiled, rehearsed):
+    store = open_store(sqlite_connection(rehearsed["store"], must_exist=True))
+    context_types = {t.id: t.name for t in store.get_context_types()}
+    contexts = {context_types[c.type_id]: c for c in store.get_contexts()}
+    assert set(contexts) == {"system.Pipeline", "system.PipelineRun"}
+    run = contexts["system.PipelineRun"]
+    assert contexts["system.Pipeline"].name == compiled["spec"]["pipelineInfo"]["name"]
+    assert run.custom_properties["pipeline_root"].string_value.startswith(
+        compiled["cfg"].kubeflow.pipeline_root)
+    types = {t.id: t.name for t in store.get_execution_types()}
+    executions = store.get_executions_by_context(run.id)
+    by_task = {e.custom_properties["task_name"].string_value: e for e in executions
+               if types[e.type_id] == "system.ContainerExecution"}
+    assert set(by_task) == set(compiled["spec"]["root"]["dag"]["tasks"])
+    assert [types[e.type_id] for e in executions].count("system.DAGExecution") == 1
+    trainer = by_task["Trainer"]
+    assert trainer.custom_properties["display_name"].string_value == "Trainer"
+    assert trainer.custom_properties["inputs"].struct_value["run_fn"] == "models.model.run_fn"
+    # Events keyed by input and output name; artifacts typed by schema title at
+    # object-store URIs, their metadata as custom properties (numbers as doubles).
+    artifact_types = {t.id: t.name for t in store.get_artifact_types()}
+    events = store.get_events_by_execution_ids([trainer.id])
+    keys = {kind: {e.path.steps[0].key for e in events if e.type == kind}
+            for kind in (mlmd.Event.INPUT, mlmd.Event.OUTPUT)}
+    assert {"examples", "transform_graph", "schema"} <= keys[mlmd.Event.INPUT]
+    assert "model" in keys[mlmd.Event.OUTPUT]
+    [blessing] = [a for a in store.get_artifacts()
+                  if artifact_types[a.type_id] == "tfx.ModelBlessing"]
+    assert blessing.uri.startswith(compiled["cfg"].kubeflow.pipeline_root)
+    assert blessing.custom_properties["blessed"].double_value == 1.0
+    examples = [a for a in store.get_artifacts() if artifact_types[a.type_id] == "tfx.Examples"]
+    # Provenance, kept by KFP as the examples' metadata.
+    assert examples[0].custom_properties["tfxp_git_commit"].string_value
+    assert examples[0].custom_properties["tfxp_config_sha256"].string_value
+
+
+# The baselines come from resolvers locally and from container tasks on the cluster.
+NOT_ON_BOTH = {"served_model_resolver", "drift_baseline_resolver"}
+
+
+def _answers(runs: dict, trace: dict) -> dict:
+    """What `tfxp runs` and `tfxp lineage` say that must not depend on where it ran."""
+    tasks = {n["node_id"]: n["state"] for n in runs["nodes"]}
+    return {
+        "status": runs["status"], "blessed": runs["blessed"],
+        "pushed_in_this_run": runs["pushed_in_this_run"],
+        "states": {k: v for k, v in tasks.items() if k not in NOT_ON_BOTH},
+        "provenance": sorted(k for k in runs["provenance"] if k != "config_dir"),
+        "project_version": runs["provenance"]["project_version"],
+        "model": {k: trace["model"][k] for k in ("blessed", "pushed")},
+        "digest": trace["data"]["content_digest"],
+        "rows": trace["data"]["fingerprint"].split(",")[:3],  # split, files, bytes
+        "splits": sorted((s["name"], s["hash_buckets"])  # (the compiled spec sorts them)
+                         for s in trace["data"]["split_config"]["split_config"]["splits"]),
+        "span": trace["data"]["span"],
+        "anomalies": trace["data"]["anomalies"],
+        "entry_points": trace["code"]["entry_points"],
+        "code": {k: trace["code"][k] for k in ("project_version", "git_commit")},
+        "kinds": sorted({n["type"] for n in trace["nodes"] if n["kind"] == "artifact"
+                         and not n["label"].startswith(tuple(NOT_ON_BOTH))}),
+        "problems": trace["problems"],
+    }
+
+
+@pytest.mark.e2e
+def test_rehearsal_answers_as_a_local_run(rehearsed, lineage_runs):
+    # The local run of the same rows (tests/lineage_runs.py: its first run).
+    assert open(rehearsed["csv"], "rb").read() == open(lineage_runs.csv[0], "rb").read()
+    code, local_runs = tfxp("runs", "--root", lineage_runs.root, "--format", "json")
+    assert code == 0
+    first = json.loads(local_runs)[0]
+    code, local_trace = tfxp("lineage", "--root", lineage_runs.root, first["run_id"],
+                             "--format", "json")
+    assert code == 0, local_trace
+    code, kfp_runs = tfxp("runs", "--metadata-sqlite", rehearsed["store"], "--format", "json")
+    assert code == 0, kfp_runs
+    [rehearsal] = json.loads(kfp_runs)
+    code, kfp_trace = tfxp("lineage", "--metadata-sqlite", rehearsed["store"],
+                           rehearsal["run_id"], "--format", "json")
+    assert code == 0, kfp_trace
+    local, kfp = _answers(first, json.loads(local_trace)), _answers(rehearsal,
+                                                                  json.loads(kfp_trace))
+    assert kfp == local
+    assert kfp["status"] == "pushed" and kfp["problems"] == []
+    # The trace goes back to the CSV the task read, through the cluster's paths.
+    trace = json.loads(kfp_trace)
+    assert trace["data"]["data_path"] == rehearsed["csv"]
+    assert trace["config"]["values"]["data"]["path"] == DATA_IN_CLUSTER
+
+
+@pytest.mark.e2e
+def test_a_rejected_csv_exits_3_naming_the_feature(compiled, tmp_path):
+    """The data stage alone (the tasks up to the gate), on a CSV with an unseen payment type."""
+    spec = copy.deepcopy(compiled["spec"])
+    keep = {"CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate"}
+    spec["root"]["dag"]["tasks"] = {n: t for n, t in spec["root"]["dag"]["tasks"].items()
+                                    if n in keep}
+    path = tmp_path / "data-stage.kfp.yaml"
+    path.write_text(yaml.safe_dump_all([spec, compiled["platform"]]))
+    sample = taxi_sample(str(tmp_path / "data"), every=3,
+                         change=unseen_category("payment_type", "Bitcoin"))
+    code, text = tfxp("rehearse", str(path), "--config", compiled["config"], "--workdir",
+                      str(tmp_path / "work"), "--mount",
+                      f"{DATA_IN_CLUSTER}={os.path.dirname(sample)}")
+    assert code == 3, text
+    assert "DATA REJECTED" in text and "payment_type" in text and "Bitcoin" in text
+    assert "x DataGate" in text
+
+
+def _credit_cards_paid_cash(header, rows):
+    """The same trips, every card payment now cash: payment_type's distribution moves."""
+    return header, [dict(r, payment_type="Cash") if r["payment_type"] == "Credit Card" else r
+                    for r in rows]
+
+
+@pytest.mark.e2e
+def test_a_drifted_csv_exits_3_naming_the_features(compiled, rehearsed, tmp_path):
+    """Against the version the rehearsal pushed: its training statistics, kept beside it
+    on the serving volume, are the drift check's baseline on the cluster."""
+    assert rehearsed["code"] == 0, rehearsed["text"]
+    cfg = compiled["cfg"]
+    workdir = tmp_path / "work"
+    shutil.copytree(rehearsed["workdir"] / "volumes", workdir / "volumes")
+    spec = copy.deepcopy(compiled["spec"])
+    keep = {"CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate",
+            "drift_baseline_resolver", "DriftCheck"}
+    assert keep <= set(spec["root"]["dag"]["tasks"])
+    spec["root"]["dag"]["tasks"] = {n: t for n, t in spec["root"]["dag"]["tasks"].items()
+                                    if n in keep}
+    path = tmp_path / "drift-stage.kfp.yaml"
+    path.write_text(yaml.safe_dump_all([spec, compiled["platform"]]))
+    sample = taxi_sample(str(tmp_path / "data"), every=3, change=_credit_cards_paid_cash)
+    code, text = tfxp("rehearse", str(path), "--config", compiled["config"], "--workdir",
+                      str(workdir), "--mount", f"{DATA_IN_CLUSTER}={os.path.dirname(sample)}")
+    assert code == 3, text
+    assert "DATA DRIFT" in text and "payment_type" in text
+    assert "x DriftCheck" in text
+    served = workdir / "volumes" / cfg.kubeflow.serving_pvc / cfg.serving.model_name
+    [version] = [v for v in os.listdir(served) if v.isdigit()]
+    assert f"'baseline_version': '{version}'" in (
+        workdir / "tasks" / "drift_baseline_resolver" / "log.txt").read_text()

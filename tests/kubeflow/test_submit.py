@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from pipeline.errors import SubmitError
+from pipeline.cli.main import main
+from pipeline.errors import ExitCode, SubmitError, WaitTimedOut
 from pipeline.kubeflow.submit import Auth, auth_from_env, submit
 
 TOKEN = "t0ken-under-test-9f3a"
@@ -22,8 +23,11 @@ class FakeKfp:
     """In-memory KFP API server state; `refuse` makes it answer 401 or 403."""
 
     def __init__(self, token: str | None = TOKEN, refuse: int | None = None,
-                 fail_run: bool = False):
+                 fail_run: bool = False, states: tuple[str, ...] = ("SUCCEEDED",),
+                 get_run_error: int | None = None):
         self.token, self.refuse, self.fail_run = token, refuse, fail_run
+        # What successive GETs of a run answer (the last one repeats), or an HTTP error.
+        self.states, self.get_run_error = list(states), get_run_error
         self.requests: list[tuple[str, str, dict]] = []
         self.experiments: dict[str, dict] = {}
         self.pipelines: dict[str, dict] = {}
@@ -100,7 +104,10 @@ def _handler(state: FakeKfp):
                 return self._send(200, run)
             m = re.fullmatch(r"/apis/v2beta1/runs/([^/]+)", path)
             if method == "GET" and m:
-                return self._send(200, dict(state.runs[m.group(1)], state="SUCCEEDED"))
+                if state.get_run_error:
+                    return self._send(state.get_run_error, {"error": "internal error"})
+                now = state.states.pop(0) if len(state.states) > 1 else state.states[0]
+                return self._send(200, dict(state.runs[m.group(1)], state=now))
             if method == "DELETE":
                 state.deleted.append(path)
                 return self._send(200, {})
@@ -242,3 +249,57 @@ def test_auth_precedence():
     assert auth_from_env(kube_context="kind-kfp", environ=env).client_kwargs() == {
         "kube_context": "kind-kfp"}
     assert auth_from_env(environ={}).kind == "none"
+
+
+@pytest.mark.parametrize("states, final, code", [
+    (("PENDING", "RUNNING", "SUCCEEDED"), "SUCCEEDED", ExitCode.PUSHED),
+    (("RUNNING", "FAILED"), "FAILED", ExitCode.ERROR),
+    (("RUNNING", "CANCELING", "CANCELED"), "CANCELED", ExitCode.CANCELED),
+])
+def test_wait_follows_the_run_to_its_final_state(kfp_server, spec_file, states, final, code):
+    host, _ = kfp_server(states=states)
+    result, out = _submit(host, spec_file, wait=True, poll_seconds=0.01)
+    assert result.state == final and result.exit_code == code
+    # Each state the run went through is said once, in order.
+    assert [line.split(": ", 1)[1] for line in out if line.startswith("Run run-under-test: ")
+            ] == list(dict.fromkeys(states))
+
+
+def test_a_canceled_run_ends_the_wait_at_once(kfp_server, spec_file):
+    host, _ = kfp_server(states=("RUNNING", "CANCELED"))
+    started = __import__("time").monotonic()
+    result, _ = _submit(host, spec_file, wait=True, poll_seconds=0.01,
+                        timeout=__import__("datetime").timedelta(hours=6))
+    assert result.exit_code == ExitCode.CANCELED
+    assert __import__("time").monotonic() - started < 30
+
+
+def test_a_timeout_says_so_with_the_last_state(kfp_server, spec_file):
+    import datetime
+    host, _ = kfp_server(states=("PENDING", "RUNNING"))
+    with pytest.raises(WaitTimedOut) as err:
+        _submit(host, spec_file, wait=True, poll_seconds=0.05,
+                timeout=datetime.timedelta(seconds=0.3))
+    text = str(err.value)
+    assert "still RUNNING" in text and "/#/runs/details/run-1" in text
+    assert "cannot reach" not in text
+    assert err.value.exit_code == ExitCode.TIMED_OUT
+
+
+def test_a_server_error_while_waiting_is_the_server_s(kfp_server, spec_file):
+    host, _ = kfp_server(get_run_error=500)
+    with pytest.raises(SubmitError) as err:
+        _submit(host, spec_file, wait=True, poll_seconds=0.01)
+    assert "answered HTTP 500" in str(err.value)
+    assert "configuration" not in str(err.value) and "cannot reach" not in str(err.value)
+
+
+def test_submit_wait_exit_status_of_a_canceled_run(kfp_server, spec_file, capsys,
+                                                   monkeypatch, tmp_path):
+    from pipeline.kubeflow.compiler import REPO_ROOT
+    host, _ = kfp_server(states=("CANCELED",))
+    monkeypatch.setenv("KFP_BEARER_TOKEN", TOKEN)
+    code = main(["submit", spec_file, "--config", str(REPO_ROOT / "configs" / "taxi.yaml"),
+                 "--host", host, "--wait"])
+    assert code == ExitCode.CANCELED == 6
+    assert "ended: CANCELED" in capsys.readouterr().out

@@ -13,11 +13,18 @@ sub-directory of a model trips over those markers.
 This wrapper points TFX at the launcher's local copies instead, then runs
 TFX's own entrypoint (executor or ExampleGen driver) in process, unpatched,
 and maps the URIs in the ExecutorOutput back.  Nothing in TFX is modified.
+
+ExampleGen's container also records the run's provenance (`pipeline.facts`:
+the image's project version and git commit, the config as compiled, a digest
+of the data it read) as metadata of its `examples` output, which KFP's
+launcher keeps in ML Metadata as the artifact's custom properties.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import sys
 from typing import Callable, Optional
 
@@ -29,6 +36,8 @@ SCHEME_DIRS = {"minio://": "minio", "s3://": "s3", "gs://": "gcs"}
 ROOT_ENV = "TFXP_LAUNCHER_ROOT"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 MODULE = f"{__package__}.entrypoint"  # what `python -m` runs, also when run that way
+# The config as compiled (JSON), set by the compiler on ExampleGen's container.
+CONFIG_ENV = "TFXP_CONFIG"
 
 
 def local_path(uri: str, root: Optional[str] = None) -> str:
@@ -86,6 +95,60 @@ def restore_output_uris(output_file: str) -> None:
         json.dump(executor_output, f)
 
 
+def data_location(executor_input: dict) -> str:
+    """The file ExampleGen read (input_base/pattern), or its directory for a glob."""
+    params = executor_input["inputs"].get("parameterValues", {})
+    base = params.get("input_base", "")
+    splits = json.loads(params.get("input_config") or "{}").get("splits", [])
+    pattern = splits[0].get("pattern", "") if len(splits) == 1 else ""
+    candidate = os.path.join(base, pattern) if pattern else base
+    return candidate if os.path.isfile(candidate) else base
+
+
+def provenance(executor_input: dict) -> dict[str, str]:
+    """What KFP records nowhere: the code, config and data of this run."""
+    from tfx import version as tfx_version
+
+    from pipeline.facts import PREFIX, data_digest, git_commit, project_version
+
+    config = os.environ.get(CONFIG_ENV, "")
+    data = data_location(executor_input)
+    facts = {"project_version": project_version(), "git_commit": git_commit() or "unknown",
+             "tfx_version": tfx_version.__version__,
+             "python_version": platform.python_version(),
+             "config": config,
+             "config_sha256": hashlib.sha256(config.encode()).hexdigest() if config else "",
+             "data_path": remote_uri(data), "data_digest": data_digest(data) or ""}
+    return {PREFIX + k: str(v) for k, v in facts.items()}
+
+
+def add_provenance(output_file: str, executor_input: dict, key: str = "examples") -> None:
+    """Adds the run's provenance to the metadata of output `key` in the ExecutorOutput."""
+    with open(output_file) as f:
+        executor_output = json.load(f)
+    for artifact in executor_output.get("artifacts", {}).get(key, {}).get("artifacts", []):
+        artifact["metadata"] = {**(artifact.get("metadata") or {}), **provenance(executor_input)}
+    with open(output_file, "w") as f:
+        json.dump(executor_output, f)
+
+
+def keep_driver_output(output_file: str, driver_output: dict) -> None:
+    """What the driver resolved (span, version, input fingerprint) survives the
+    executor's ExecutorOutput, as KFP keeps a pre-cache-check's outputs: as output
+    parameters, and as metadata of the artifacts it described."""
+    with open(output_file) as f:
+        executor_output = json.load(f)
+    executor_output["parameterValues"] = {**driver_output.get("parameterValues", {}),
+                                          **executor_output.get("parameterValues", {})}
+    for key, listed in driver_output.get("artifacts", {}).items():
+        resolved = [a.get("metadata") or {} for a in listed.get("artifacts", [])]
+        for artifact, metadata in zip(
+                executor_output.get("artifacts", {}).get(key, {}).get("artifacts", []), resolved):
+            artifact["metadata"] = {**metadata, **(artifact.get("metadata") or {})}
+    with open(output_file, "w") as f:
+        json.dump(executor_output, f)
+
+
 def _run_driver(args: list[str]) -> None:
     from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver
     driver.main(driver._parse_flags(args))  # noqa: SLF001
@@ -113,9 +176,18 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         return 2
     args = localize_invocation(argv[1:])
-    output_file = json.loads(args[args.index(INVOCATION_FLAG) + 1])["outputs"]["outputFile"]
+    executor_input = json.loads(args[args.index(INVOCATION_FLAG) + 1])
+    output_file = executor_input["outputs"]["outputFile"]
+    driver_output: dict = {}
     for step in roles[argv[0]]:
         step(args)
+        if step is _run_driver and os.path.exists(output_file):
+            with open(output_file) as f:
+                driver_output = json.load(f)
+    if driver_output:
+        keep_driver_output(output_file, driver_output)
+    if argv[0] == "example_gen" and os.path.exists(output_file):
+        add_provenance(output_file, executor_input)
     restore_output_uris(output_file)
     return 0
 

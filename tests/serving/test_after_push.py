@@ -1,0 +1,198 @@
+"""After the push, on the real model the shared runs pushed (tests/lineage_runs.py):
+warm-up requests, `tfxp predict` through BulkInferrer and `tfxp evaluate`
+through TFMA.  The shared root is copied first (store and serving base path):
+the jobs here record runs of their own, which the lineage tests must not see."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from pipeline.cli.main import main
+from pipeline.config import load_config
+from tests.datasets import read_rows, write_rows
+from tests.lineage_runs import served_version
+
+pytestmark = pytest.mark.e2e
+
+
+def tfxp(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def root(lineage_runs, tmp_path_factory) -> str:
+    copy = tmp_path_factory.mktemp("after-push")
+    shutil.copy(lineage_runs.paths.metadata, copy / os.path.basename(lineage_runs.paths.metadata))
+    serving = lineage_runs.paths.serving
+    shutil.copytree(serving, copy / os.path.relpath(serving, lineage_runs.root), symlinks=True)
+    return str(copy)
+
+
+@pytest.fixture(scope="module")
+def version_dir(lineage_runs) -> str:
+    return os.path.join(lineage_runs.paths.serving, served_version(lineage_runs.paths))
+
+
+@pytest.fixture(scope="module")
+def signature(version_dir):
+    import tensorflow as tf
+    return tf.saved_model.load(version_dir).signatures["serving_default"]
+
+
+def typed_example(row: dict[str, str], schema) -> bytes:
+    """A tf.Example of a CSV row as a client builds one from the schema's types."""
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    feature = {}
+    for f in schema.feature:
+        text = row.get(f.name, "")
+        if f.type == schema_pb2.BYTES:
+            feature[f.name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+        elif text and f.type == schema_pb2.INT:
+            feature[f.name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(text)]))
+        elif text:
+            feature[f.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(text)]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_warmup_requests_parse_and_score_through_the_signature(
+        lineage_runs, version_dir, signature, tmp_path):
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from components.atomic_pusher import warmup
+    from pipeline.lineage import runs
+    from pipeline.lineage.store import open_store_from
+
+    cfg = load_config()
+    model = str(tmp_path / "version")
+    shutil.copytree(version_dir, model)
+    examples = runs.run_record(open_store_from(lineage_runs.root),
+                               lineage_runs.run_ids[0]).uri("Examples", "examples")
+    path = warmup.write_warmup(model, warmup.eval_examples(examples, limit=5),
+                               cfg.serving.model_name, tfdv.load_schema_text(cfg.schema_path))
+    assert path == os.path.join(model, "assets.extra", "tf_serving_warmup_requests")
+    records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+    assert len(records) == 5
+    for raw in records:
+        request = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        [key] = request.inputs
+        batch = tf.make_ndarray(request.inputs[key])
+        sent = tf.train.Example.FromString(batch[0])
+        assert cfg.label.column not in sent.features.feature  # as a client sends it
+        [scores] = signature(**{key: tf.constant(batch)}).values()
+        assert scores.shape[0] == 1 and bool(tf.reduce_all(tf.math.is_finite(scores)))
+
+
+def test_each_push_carries_warmup_and_labels_itself_in_models_config(lineage_runs, signature):
+    import tensorflow as tf
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2 as msc
+
+    from components.atomic_pusher import warmup
+    from pipeline.lineage.store import open_store_from
+
+    base = lineage_runs.paths.serving
+    pushed = [r.pushed_version for r in open_store_from(lineage_runs.root).runs()
+              if r.pushed_version and r.pushed_in_this_run]
+    assert pushed and all(os.path.isdir(os.path.join(base, v)) for v in pushed)
+    with open(os.path.join(base, "models.config")) as f:
+        config = text_format.Parse(f.read(), msc.ModelServerConfig())
+    [model] = config.model_config_list.config
+    expected = {"stable": int(pushed[0])}
+    if len(pushed) > 1:
+        expected["canary"] = int(pushed[-1])
+    assert (model.name, model.base_path) == (lineage_runs.cfg.serving.model_name, base)
+    assert dict(model.version_labels) == expected
+    assert sorted(model.model_version_policy.specific.versions) == sorted(expected.values())
+    logs = warmup.read_warmup(os.path.join(base, served_version(lineage_runs.paths)))
+    assert logs
+    for log in logs:
+        [key] = log.predict_log.request.inputs
+        [scores] = signature(**{key: tf.constant(
+            tf.make_ndarray(log.predict_log.request.inputs[key]))}).values()
+        assert scores.shape[0] == 1
+
+
+def test_predict_scores_the_good_rows_and_names_the_bad_ones(root, signature, tmp_path):
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    cfg = load_config()
+    header, rows = read_rows()
+    rows = rows[1::15]  # rows the model did not train on
+    bad = {3, 10, 17}  # 1-based row numbers with text in a numeric column
+    rows = [dict(r, fare="n/a") if i in bad else r for i, r in enumerate(rows, start=1)]
+    header = [h for h in header if h != cfg.label.column]
+    data = write_rows(str(tmp_path / "in" / "trips.csv"), header,
+                      [{h: r[h] for h in header} for r in rows])
+    output = str(tmp_path / "out" / "scored.csv")
+
+    code, out, err = tfxp("predict", "--data", data, "--root", root, "--output", output)
+    assert code == 3, out + err
+    for n in sorted(bad):
+        assert f"row {n}: fare: 'n/a' is not a number" in err
+    assert f"{len(bad)} of {len(rows)} rows not scored" in err
+
+    with open(output, newline="") as f:
+        reader = csv.reader(f)
+        out_header = next(reader)
+        scored = list(reader)
+    assert len(scored) == len(rows) - len(bad)
+    assert out_header[:len(header)] == header
+    added = out_header[len(header):]
+    assert added  # one column per value the signature returns
+    good = [r for i, r in enumerate(rows, start=1) if i not in bad]
+    assert [s[:len(header)] for s in scored] == [[r[h] for h in header] for r in good]
+
+    schema = tfdv.load_schema_text(cfg.schema_path)
+    batch = tf.constant([typed_example(r, schema) for r in good])
+    outputs = sorted(signature(examples=batch).items())
+    direct = [v.numpy().reshape(len(good), -1) for _, v in outputs]
+    expected = [[float(x) for part in direct for x in part[i]] for i in range(len(good))]
+    for got, want in zip(scored, expected):
+        assert [float(x) for x in got[len(header):]] == pytest.approx(want, abs=1e-5)
+
+
+def test_predict_refuses_an_unknown_version(root, tmp_path):
+    code, _, err = tfxp("predict", "--data", str(tmp_path / "none.csv"), "--root", root,
+                        "--version", "123")
+    assert code == 1 and "no version 123" in err
+
+
+def _fresh(tmp_path, name: str, shuffle: bool) -> str:
+    header, rows = read_rows()
+    rows = rows[1::9]  # not the rows the shared runs trained or evaluated on
+    if shuffle:
+        labels = [r["tips"] for r in rows]
+        random.Random(7).shuffle(labels)
+        rows = [dict(r, tips=t) for r, t in zip(rows, labels)]
+    return write_rows(str(tmp_path / name / "data.csv"), header, rows)
+
+
+def test_evaluate_passes_on_fresh_data(root, tmp_path):
+    code, out, err = tfxp("evaluate", "--data", _fresh(tmp_path, "fresh", False), "--root", root)
+    assert code == 0, out + err
+    assert "at push" in out and "CROSSED" not in out
+    auc = [line for line in out.splitlines() if line.strip().startswith("ok") and "AUC on overall"
+           in line]
+    assert auc and not math.isnan(float(auc[0].split(":")[1].split()[0]))
+
+
+def test_evaluate_exits_5_when_the_labels_are_shuffled(root, tmp_path):
+    code, out, err = tfxp("evaluate", "--data", _fresh(tmp_path, "shuffled", True),
+                          "--root", root)
+    assert code == 5, out + err
+    assert "tfxp evaluate: decayed: monitoring thresholds crossed: AUC on overall" in err
