@@ -116,6 +116,18 @@ class LabelConfig(_Strict):
         """The binary threshold (0.5 unless set)."""
         return 0.5 if self.threshold is None else self.threshold
 
+    def describe(self) -> str:
+        """The task in words, e.g. for a model card."""
+        if self.task == "multiclass":
+            return f"multi-class classification of {self.column}"
+        if self.task == "regression":
+            return f"regression of {self.column}"
+        if self.from_class:
+            return f"binary classification: positive when {self.column} == {self.positive!r}"
+        rule = f"{self.column} > {self.cut:g}" + (
+            f" x {self.relative_to}" if self.relative_to else "")
+        return f"binary classification: positive when {rule}"
+
     @property
     def from_class(self) -> bool:
         """Binary label from a class value of the column (`positive`)."""

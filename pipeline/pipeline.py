@@ -257,12 +257,10 @@ def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
     never a path resolved on the compiling machine.
     """
     label = cfg.label
-    rule = f"{label.column} > {label.threshold:g}" + (
-        f" x {label.relative_to}" if label.relative_to else "")
     return json.dumps({
         "pipeline_name": cfg.pipeline_name,
         "model_name": cfg.serving.model_name,
-        "task": f"binary classification: positive when {rule}",
+        "task": label.describe(),
         "label": label.model_dump(mode="json"),
         "features": cfg.features.by_kind(),
         "data_path": data_path or cfg.data.path,

@@ -24,7 +24,6 @@ from pipeline.lineage.html import bar_chart, page, table
 from pipeline.lineage.provenance import data_digest, git_commit, project_version
 from pipeline.lineage.results import (
     CHART_METRICS,
-    TABLE_METRICS,
     Evaluation,
     SliceKey,
     fmt_metric,
@@ -33,6 +32,7 @@ from pipeline.lineage.results import (
     slice_kinds,
     slice_label,
     sorted_slices,
+    table_columns,
     thresholds,
 )
 
@@ -116,13 +116,13 @@ def threshold_checks(evaluation: Evaluation, eval_config: Any, failed: set,
     """Every configured bound on every slice it applies to, met or not (TFMA's verdict)."""
     from tensorflow_model_analysis.slicer import slicer_lib
 
-    from pipeline.config import KNOWN_METRICS
+    from pipeline.config import metric_key
     checks = []
     ordered = [()] + [k for kind in slice_kinds(evaluation.metrics, eval_config)
                       for k in sorted_slices(evaluation.metrics, kind)]
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
-            key_name = KNOWN_METRICS.get(metric.class_name, metric.class_name.lower())
+            key_name = metric_key(metric.class_name)
             for pst in metric.per_slice_thresholds:
                 keys = [k for k in ordered
                         if any(slicer_lib.SingleSliceSpec(spec=s).is_slice_applicable(k)
@@ -287,9 +287,10 @@ def build_card(*, facts: dict[str, Any], version: str, model_dir: Optional[str],
         evaluation.paragraphs.append(f"Verdict: {verdict}")
         kinds = slice_kinds(result.metrics, config)
         keys = [()] + [k for kind in kinds for k in sorted_slices(result.metrics, kind)]
-        evaluation.tables.append((["slice"] + [c.header for c in TABLE_METRICS], [
+        columns = table_columns(result.metrics)  # the label's task decides which
+        evaluation.tables.append((["slice"] + [c.header for c in columns], [
             [slice_label(k)] + [fmt_metric(result.metrics.get(k, {}).get(c.key), c.metric)
-                                for c in TABLE_METRICS] for k in keys]))
+                                for c in columns] for k in keys]))
         checks = threshold_checks(result, config, _failed(evaluation_uri), baseline is not None)
         evaluation.paragraphs.append(
             f"Thresholds: {sum(c.passed is True for c in checks)} met, "

@@ -16,7 +16,7 @@ import dataclasses
 import os
 from typing import Optional
 
-from pipeline.config import KNOWN_METRICS, PipelineConfig, Threshold
+from pipeline.config import PipelineConfig, Threshold, metric_key
 from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.serving import jobs, rows, versions
@@ -97,7 +97,7 @@ def check(thresholds: list[Threshold], metrics: dict[SliceKey, dict[str, float]]
     from pipeline.lineage.results import finite
     out = []
     for t in thresholds:
-        key = KNOWN_METRICS[t.metric]
+        key = metric_key(t.metric)
         for where in _slices(t, metrics):
             value = metrics[where].get(key)
             before = at_push.get(where, {}).get(key)
