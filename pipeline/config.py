@@ -310,10 +310,6 @@ class PipelineConfig(_Strict):
         unknown = sorted(set(self.drift_check.thresholds) - set(self.features.all_keys()))
         if unknown:
             raise ValueError(f"drift_check.thresholds: {unknown} are not features")
-        if self.tuning.enabled and self.label.task != "binary":
-            # The search maximises validation AUC, a binary label's metric.
-            raise ValueError(f"tuning.enabled: the search ranks trials by validation AUC, "
-                             f"for a binary label only (label.task is {self.label.task})")
         kinds = [sorted(k) for k in self.evaluation.slices]
         for i, t in enumerate(self.monitoring.thresholds):
             kind = sorted(t.slice) if isinstance(t.slice, dict) else t.slice
