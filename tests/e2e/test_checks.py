@@ -84,7 +84,7 @@ def test_first_run_has_no_baseline_passes_the_serving_check_and_pushes(first):
     outcome, text = first
     assert outcome.exit_code == 0, text
     assert outcome.drift_baseline is False and outcome.drift == []
-    assert "Drift check: no blessed model yet" in text
+    assert "Drift check: no model served yet" in text
     blessed, reason = outcome.serving_check
     assert blessed and "p50" in reason
     assert "Serving check passed" in text
