@@ -130,10 +130,11 @@ def _sample_values(cfg: "PipelineConfig", column: str, limit: int = 4,
                         seen.setdefault(value)
         except (OSError, UnicodeDecodeError, csv.Error):
             return []
-    return sorted(seen, key=lambda v: (_is_number(v), list(seen).index(v)))[:limit]
+    return sorted(seen, key=lambda v: (is_number(v), list(seen).index(v)))[:limit]
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a CSV cell parses as a number (what type inference will make of it)."""
     try:
         float(text)
     except ValueError:

@@ -23,7 +23,7 @@ from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
 from pipeline.local.runner import LocalRunner
 from pipeline.pipeline import create_schema_draft_pipeline, example_gen_input
-from pipeline.schema import add_environments
+from pipeline.schema import add_environments, is_number
 
 
 def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str] = None
@@ -44,14 +44,6 @@ def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str
     if missing:
         raise ConfigError(f"configured columns not found in the data: {', '.join(missing)}")
     return add_environments(schema, cfg)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
@@ -83,7 +75,7 @@ def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
                     value = (row.get(column) or "").strip()
                     if not value:
                         continue
-                    if _is_number(value):
+                    if is_number(value):
                         numbers[column] += 1
                     else:
                         tokens[column][value] = tokens[column].get(value, 0) + 1
