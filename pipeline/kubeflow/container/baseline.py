@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 from components.atomic_pusher.executor import fingerprint
 from pipeline.kubeflow.container.entrypoint import local_path
@@ -62,24 +62,30 @@ def resolve_baseline(candidate_dir: str, serving_dir: str, output_dir: str) -> d
     return metadata
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.baseline",
-                                     description=__doc__)
+def run_task(argv: Optional[list[str]], prog: str, description: str, key: str,
+             resolve: Callable[[str, str, str], dict], label: str) -> int:
+    """A baseline task as KFP runs it: input artifact `key` in, the baseline out as
+    output artifact `key`, its metadata in the ExecutorOutput the launcher reads."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--executor_input", required=True)
     parser.add_argument("--serving_dir", required=True)
     args = parser.parse_args(argv)
     executor_input = json.loads(args.executor_input)
-    [candidate] = executor_input["inputs"]["artifacts"]["model"]["artifacts"]
-    [output] = executor_input["outputs"]["artifacts"]["model"]["artifacts"]
-    metadata = resolve_baseline(local_path(candidate["uri"]), args.serving_dir,
-                                local_path(output["uri"]))
-    print(f"baseline: {metadata}", flush=True)
+    [given] = executor_input["inputs"]["artifacts"][key]["artifacts"]
+    [output] = executor_input["outputs"]["artifacts"][key]["artifacts"]
+    metadata = resolve(local_path(given["uri"]), args.serving_dir, local_path(output["uri"]))
+    print(f"{label}: {metadata}", flush=True)
     result = dict(output, metadata={**output.get("metadata", {}), **metadata})
     output_file = executor_input["outputs"]["outputFile"]
     os.makedirs(os.path.dirname(output_file), exist_ok=True)
     with open(output_file, "w") as f:
-        json.dump({"artifacts": {"model": {"artifacts": [result]}}}, f)
+        json.dump({"artifacts": {key: {"artifacts": [result]}}}, f)
     return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    return run_task(argv, f"python -m {__package__}.baseline", __doc__, "model",
+                    resolve_baseline, "baseline")
 
 
 if __name__ == "__main__":

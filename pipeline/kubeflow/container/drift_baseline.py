@@ -21,7 +21,6 @@ input artifact `statistics` and the baseline as output artifact `statistics`
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -29,8 +28,7 @@ import sys
 from typing import Optional
 
 from components.atomic_pusher.executor import STATISTICS_DIR
-from pipeline.kubeflow.container.baseline import latest_version
-from pipeline.kubeflow.container.entrypoint import local_path
+from pipeline.kubeflow.container.baseline import latest_version, run_task
 
 SPLIT_PREFIX = "Split-"  # TFX's split directories
 
@@ -66,23 +64,8 @@ def resolve_baseline(current_dir: str, serving_dir: str, output_dir: str) -> dic
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.drift_baseline",
-                                     description=__doc__)
-    parser.add_argument("--executor_input", required=True)
-    parser.add_argument("--serving_dir", required=True)
-    args = parser.parse_args(argv)
-    executor_input = json.loads(args.executor_input)
-    [current] = executor_input["inputs"]["artifacts"]["statistics"]["artifacts"]
-    [output] = executor_input["outputs"]["artifacts"]["statistics"]["artifacts"]
-    metadata = resolve_baseline(local_path(current["uri"]), args.serving_dir,
-                                local_path(output["uri"]))
-    print(f"drift baseline: {metadata}", flush=True)
-    result = dict(output, metadata={**output.get("metadata", {}), **metadata})
-    output_file = executor_input["outputs"]["outputFile"]
-    os.makedirs(os.path.dirname(output_file), exist_ok=True)
-    with open(output_file, "w") as f:
-        json.dump({"artifacts": {"statistics": {"artifacts": [result]}}}, f)
-    return 0
+    return run_task(argv, f"python -m {__package__}.drift_baseline", __doc__, "statistics",
+                    resolve_baseline, "drift baseline")
 
 
 if __name__ == "__main__":
