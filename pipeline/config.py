@@ -365,21 +365,29 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def load_config(path: str | os.PathLike | None = None,
-                overrides: Optional[dict[str, Any]] = None) -> PipelineConfig:
-    """Reads and validates a config file; raises ConfigError naming file and key."""
-    path = Path(path or DEFAULT_CONFIG)
+def read_text(path: str | os.PathLike, kind: str, missing: str) -> str:
+    """A UTF-8 text file a command was given, or a ConfigError saying why it cannot be."""
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {missing}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a config file") from None
+        raise ConfigError(f"{path}: a directory, not a {kind}") from None
     except PermissionError:
         raise ConfigError(f"{path}: not readable (permission denied)") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a text file in UTF-8 (byte {e.start}); "
-                          f"a config is YAML text") from None
+                          f"a {kind} is YAML text") from None
+
+
+def load_config(path: str | os.PathLike | None = None,
+                overrides: Optional[dict[str, Any]] = None) -> PipelineConfig:
+    """Reads and validates a config file; raises ConfigError naming file and key."""
+    path = Path(path or DEFAULT_CONFIG)
+    text = read_text(path, "config file", missing="config file not found")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):

@@ -45,7 +45,7 @@ from typing import Any, Optional
 
 import yaml
 
-from pipeline.config import PACKAGE_PREFIX, PipelineConfig
+from pipeline.config import PACKAGE_PREFIX, PipelineConfig, read_text
 from pipeline.errors import CompileError, ConfigError
 from pipeline.kubeflow.container import baseline, entrypoint
 
@@ -379,17 +379,11 @@ def write_spec(spec: Spec, platform: Spec, path: str) -> str:
 
 def load_spec(path: str) -> tuple[Spec, Spec]:
     """The pipeline spec and (possibly empty) platform spec of a compiled YAML."""
+    text = read_text(path, "compiled spec", missing="no such spec; `tfxp compile` writes one")
     try:
-        with open(path, "rb") as f:
-            docs = [d for d in yaml.safe_load_all(f.read().decode("utf-8")) if d]
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such spec; `tfxp compile` writes one") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a compiled spec") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: not readable (permission denied)") from None
-    except (UnicodeDecodeError, yaml.YAMLError):
-        raise ConfigError(f"{path}: not a KFP pipeline spec (not YAML text)") from None
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: not a KFP pipeline spec (not YAML)") from None
     if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise ConfigError(f"{path}: not a KFP pipeline spec (no root DAG)")
     platform: Spec = {}

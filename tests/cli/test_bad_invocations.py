@@ -32,7 +32,7 @@ CASES = [
     ("schema --output {s}/a_file --root {s}/r", 1, "never overwrites"),
     ("submit {s}/missing.yaml", 1, "no such spec"),
     ("submit {s}/a_dir", 1, "a directory, not a compiled spec"),
-    ("submit {s}/binary.bin", 1, "not a KFP pipeline spec"),
+    ("submit {s}/binary.bin", 1, "not a text file in UTF-8"),
     ("rehearse {s}/missing.yaml --workdir {s}/w", 1, "no such spec"),
     ("runs --root {s}/nothing_ran", 1, "nothing has run there yet"),
     ("runs --root {s}/a_file", 1, "is a file"),
