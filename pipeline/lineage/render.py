@@ -87,6 +87,9 @@ def trace_text(trace: Trace) -> str:
                      f"TFX {c['tfx_version']}, Python {c['python_version']}")
     for name, value in sorted(c.get("entry_points", {}).items()):
         lines.append(f"  {name} = {value}")
+    if c.get("digests"):
+        lines.append("  code digests: " + ", ".join(
+            f"{name} {value}" for name, value in sorted(c["digests"].items())))
     for name, cls in sorted(c.get("components", {}).items()):
         lines.append(f"  {name}: {cls}")
     if trace.config:

@@ -45,8 +45,8 @@ KFP_BOOKKEEPING = ("display_name", "task_name", "pod_name", "pod_uid", "namespac
                    "cached_execution_id")
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
-                   "tuner_fn", "module_file", "module_path",
-                   "code_digest")  # pipeline.digest: the node's code, hashed
+                   "tuner_fn", "module_file", "module_path")
+CODE_DIGEST = "code_digest"  # pipeline.digest: the node's project code, hashed
 
 
 # --------------------------------------------------------------------------- starting points
@@ -383,10 +383,12 @@ class Trace:
             for prop in CODE_PROPERTIES:
                 if n.properties.get(prop):
                     entry[f"{n.label}.{prop}"] = n.properties[prop]
+        digests = {n.label: n.properties[CODE_DIGEST] for n in self.nodes.values()
+                   if n.kind == "execution" and n.properties.get(CODE_DIGEST)}
         components = {n.label: n.type for n in self.nodes.values() if n.kind == "execution"}
         trained_in = self.model.get("run") or self.run
         facts = _run_facts(store, trained_in)
-        self.code = {"entry_points": entry, "components": components,
+        self.code = {"entry_points": entry, "digests": digests, "components": components,
                      "recorded_in_run": trained_in if facts else None}
         for k in ("project_version", "git_commit", "tfx_version", "python_version"):
             self.code[k] = facts.get(k)
