@@ -16,6 +16,7 @@ models/model.py changes the Trainer's digest, not the Transform's.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import os
@@ -29,6 +30,7 @@ PROJECT_PACKAGES = ("models", "components")
 _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 
 
+@functools.lru_cache(maxsize=None)
 def _top_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

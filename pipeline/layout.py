@@ -62,6 +62,12 @@ class RunLayout:
         """The layout of an existing root, for reading its store and writing reports."""
         return cls(root=os.path.abspath(root))
 
+    def require_directory(self) -> None:
+        """A root that exists must be a directory (ConfigError naming it otherwise)."""
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            from pipeline.errors import ConfigError
+            raise ConfigError(f"run root {self.root} is a file; give a directory (--root)")
+
     @property
     def pipeline_root(self) -> str:
         return os.path.join(self.root, "pipeline")

@@ -29,8 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.local.summary import progress_line, summary
 
     layout = RunLayout.under(args.root, cfg)
-    if os.path.exists(layout.root) and not os.path.isdir(layout.root):
-        raise ConfigError(f"run root {layout.root} is a file; give a directory (--root)")
+    layout.require_directory()
     print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
           f"{layout.root}", flush=True)
     outcome = run_pipeline(

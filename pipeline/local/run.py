@@ -16,7 +16,7 @@ from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
 from models.tuning import trials
 from pipeline.config import PipelineConfig
-from pipeline.errors import ConfigError, ExitCode
+from pipeline.errors import ExitCode
 from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
@@ -59,8 +59,7 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
     waits for it (or, with `wait=False`, raises RootBusy at once).
     """
     paths = RunLayout.under(root, cfg)
-    if os.path.exists(paths.root) and not os.path.isdir(paths.root):
-        raise ConfigError(f"run root {paths.root} is a file; give a directory (--root)")
+    paths.require_directory()
     os.makedirs(paths.root, exist_ok=True)
     run_id = datetime.datetime.now().isoformat()
     with run_lock(paths.lock, run_id, wait=wait, on_wait=on_wait):
