@@ -4,6 +4,7 @@
       pipeline/                pipeline root: every artifact
       metadata.sqlite          ML Metadata
       run.lock                 held by the one run at a time (pid, run id, start)
+      last-run.json            the last completed run's key and outcome (pipeline.local.unchanged)
       serving/<model name>/    TF Serving model base path (unless serving.base_path)
       reports/run-<id>.html    one report per run
       schema-draft/            `tfxp schema`: its own pipeline root and store
@@ -79,6 +80,10 @@ class RunLayout:
     @property
     def lock(self) -> str:
         return os.path.join(self.root, "run.lock")
+
+    @property
+    def last_run(self) -> str:
+        return os.path.join(self.root, "last-run.json")
 
     @property
     def reports(self) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from pipeline.errors import ConfigError
 
@@ -19,41 +19,76 @@ def _config(args: argparse.Namespace) -> "PipelineConfig":
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs the whole pipeline; exit status 0 pushed, 3 data rejected, 4 not blessed."""
+    import datetime
+
+    from pipeline.layout import RunLayout
+    from pipeline.local import unchanged
+    from pipeline.local.lock import run_lock
     from pipeline.schema import check_config_against_schema
 
     cfg = _config(args)
     check_config_against_schema(cfg)  # in a second, before TFX is even imported
+    layout = RunLayout.under(args.root, cfg)
+    layout.require_directory()
+    os.makedirs(layout.root, exist_ok=True)
+    run_id = datetime.datetime.now().isoformat()
+    inputs = unchanged.inputs_key(cfg, args.data)
+    with run_lock(layout.lock, run_id, wait=not args.no_wait,
+                  on_wait=lambda holder: print(
+                      f"Waiting: {layout.root} is in use by {holder} "
+                      f"(one run per root; --no-wait exits instead)", flush=True)):
+        previous = None if args.recheck else unchanged.lookup(layout, inputs)
+        if previous is not None:
+            return _print_unchanged(previous)
+        unchanged.forget(layout)
+        return _run(args, cfg, layout, run_id, inputs)
 
-    from pipeline.layout import RunLayout
+
+def _print_unchanged(previous) -> int:
+    print(f"UNCHANGED: nothing that decides the result changed since run {previous.run_id} "
+          f"(configuration, schema, data files, code, libraries, served versions), so "
+          f"TFX would take every node from cache. Its outcome stands; nothing was run or "
+          f"recorded (--recheck goes through TFX).", flush=True)
+    print(previous.summary, flush=True)
+    if previous.report:
+        print(f"Report: {previous.report}", flush=True)
+    return previous.exit_code
+
+
+def _run(args: argparse.Namespace, cfg: "PipelineConfig", layout: "RunLayout", run_id: str,
+         inputs: str) -> int:
+    """The run itself, under the root's lock; a completed run records its key."""
+    from pipeline.local import unchanged
     from pipeline.local.run import run_pipeline
     from pipeline.local.summary import progress_line, summary
 
-    layout = RunLayout.under(args.root, cfg)
-    layout.require_directory()
     print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
           f"{layout.root}", flush=True)
     outcome = run_pipeline(
-        cfg, layout.root, data_path=args.data,
+        cfg, layout.root, data_path=args.data, run_id=run_id, lock_held=True,
         listener=lambda event, node: event == "end" and print(progress_line(event, node),
-                                                              flush=True),
-        wait=not args.no_wait,
-        on_wait=lambda holder: print(f"Waiting: {layout.root} is in use by {holder} "
-                                     f"(one run per root; --no-wait exits instead)", flush=True))
-    print(summary(outcome, cfg), flush=True)
-    _print_report(layout, outcome.run.run_id)
+                                                              flush=True))
+    text = summary(outcome, cfg)
+    print(text, flush=True)
+    report = _print_report(layout, outcome.run.run_id)
+    unchanged.record(layout, inputs, unchanged.Previous(
+        run_id=outcome.run.run_id, status=outcome.status, exit_code=int(outcome.exit_code),
+        summary=text, report=report))
     return outcome.exit_code
 
 
-def _print_report(layout: "RunLayout", run_id: str) -> None:
+def _print_report(layout: "RunLayout", run_id: str) -> Optional[str]:
     """Writes the run's HTML report; a report problem never fails the run."""
     from pipeline.lineage.report import write_report
     from pipeline.lineage.store import open_store_from
     try:
-        print(f"Report: {write_report(open_store_from(layout.root), run_id, root=layout.root)}",
-              flush=True)
+        path = write_report(open_store_from(layout.root), run_id, root=layout.root)
     except Exception as e:  # the run's outcome stands; say why there is no report
         print(f"No report written ({type(e).__name__}: {e}); try "
               f"`tfxp report --root {layout.root}`", flush=True)
+        return None
+    print(f"Report: {path}", flush=True)
+    return path
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -94,6 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--data", help="CSV file or directory, overriding the config's data.path")
     run.add_argument("--no-wait", action="store_true",
                      help="exit (status 1) instead of waiting when another run holds the root")
+    run.add_argument("--recheck", action="store_true",
+                     help="go through TFX even when nothing changed since the last run "
+                          "(every node then comes from cache)")
     run.set_defaults(func=cmd_run)
 
     schema = subparsers.add_parser(

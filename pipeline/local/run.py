@@ -7,6 +7,7 @@ same root reuses cached results and keeps earlier pushed versions.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -52,17 +53,21 @@ class Outcome:
 def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
                  data_path: Optional[str] = None,
                  listener: Optional[Listener] = None, wait: bool = True,
-                 on_wait: Optional[Callable[[Holder], None]] = None) -> Outcome:
+                 on_wait: Optional[Callable[[Holder], None]] = None,
+                 run_id: Optional[str] = None, lock_held: bool = False) -> Outcome:
     """Runs `create_pipeline(cfg)` under `root` (default ./runs/<pipeline name>).
 
     The run holds the root's lock throughout: a second run on the same root
-    waits for it (or, with `wait=False`, raises RootBusy at once).
+    waits for it (or, with `wait=False`, raises RootBusy at once). A caller
+    that already holds it (`tfxp run`, which looks for an unchanged root
+    first) says so with `lock_held`.
     """
     paths = RunLayout.under(root, cfg)
     paths.require_directory()
     os.makedirs(paths.root, exist_ok=True)
-    run_id = datetime.datetime.now().isoformat()
-    with run_lock(paths.lock, run_id, wait=wait, on_wait=on_wait):
+    run_id = run_id or datetime.datetime.now().isoformat()
+    with contextlib.nullcontext() if lock_held else run_lock(
+            paths.lock, run_id, wait=wait, on_wait=on_wait):
         connection = sqlite_connection(paths.metadata)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,

@@ -1,0 +1,80 @@
+"""An unchanged root is recognised without TFX, and any change that decides a run's
+result (config, data, schema, code key, served versions, the store) is noticed."""
+import os
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+from pipeline.config import load_config
+from pipeline.layout import RunLayout
+from pipeline.lineage.store import RUN_CONTEXT_TYPE, open_store, sqlite_connection
+from pipeline.local import unchanged
+
+RUN_ID = "2026-11-28T10:00:00"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "a" type: INT }\n')
+    cfg = load_config(overrides={"schema": str(schema)})
+    layout = RunLayout.under(str(tmp_path / "root"), cfg)
+    os.makedirs(layout.serving)
+    store = open_store(sqlite_connection(layout.metadata))
+    type_id = store.put_context_type(mlmd.ContextType(name=RUN_CONTEXT_TYPE))
+    store.put_contexts([mlmd.Context(type_id=type_id, name=RUN_ID)])
+    inputs = unchanged.inputs_key(cfg, str(data))
+    unchanged.record(layout, inputs, unchanged.Previous(
+        run_id=RUN_ID, status="pushed", exit_code=0, summary="the summary", report=None))
+    return cfg, layout, data, schema
+
+
+def test_the_recorded_run_is_found_while_nothing_changed(setup):
+    cfg, layout, data, _ = setup
+    found = unchanged.lookup(layout, unchanged.inputs_key(cfg, str(data)))
+    assert found is not None and found.run_id == RUN_ID and found.summary == "the summary"
+
+
+def test_a_changed_data_file_schema_or_config_is_noticed(setup):
+    cfg, layout, data, schema = setup
+    os.utime(data, ns=(0, os.stat(data).st_mtime_ns + 1))
+    assert unchanged.lookup(layout, unchanged.inputs_key(cfg, str(data))) is None
+    key = unchanged.inputs_key(cfg, str(data))
+    unchanged.record(layout, key, unchanged.Previous(RUN_ID, "pushed", 0, "s", None))
+    assert unchanged.lookup(layout, key) is not None
+    schema.write_text('feature { name: "a" type: FLOAT }\n')
+    assert unchanged.lookup(layout, unchanged.inputs_key(cfg, str(data))) is None
+    schema.write_text('feature { name: "a" type: INT }\n')
+    edited = load_config(overrides={"schema": str(schema), "training.train_steps": 7})
+    assert unchanged.lookup(layout, unchanged.inputs_key(edited, str(data))) is None
+    assert unchanged.lookup(layout, unchanged.inputs_key(cfg, str(data))) is not None
+
+
+def test_a_push_or_rollback_since_is_noticed(setup):
+    cfg, layout, data, _ = setup
+    key = unchanged.inputs_key(cfg, str(data))
+    os.makedirs(os.path.join(layout.serving, "3"))
+    open(os.path.join(layout.serving, "3", "saved_model.pb"), "wb").close()
+    assert unchanged.lookup(layout, key) is None
+
+
+def test_a_replaced_store_or_a_forgotten_record_is_noticed(setup):
+    cfg, layout, data, _ = setup
+    key = unchanged.inputs_key(cfg, str(data))
+    unchanged.forget(layout)
+    assert unchanged.lookup(layout, key) is None
+    unchanged.record(layout, key, unchanged.Previous(RUN_ID, "pushed", 0, "s", None))
+    os.remove(layout.metadata)
+    open_store(sqlite_connection(layout.metadata))  # a new, empty store
+    assert unchanged.lookup(layout, key) is None
+
+
+def test_failed_runs_are_not_recorded(setup):
+    cfg, layout, data, _ = setup
+    unchanged.forget(layout)
+    key = unchanged.inputs_key(cfg, str(data))
+    for status in ("data_rejected", "data_drift", "error"):
+        unchanged.record(layout, key, unchanged.Previous(RUN_ID, status, 3, "s", None))
+        assert not os.path.exists(layout.last_run)
