@@ -22,13 +22,25 @@ from models.tuning import apply_hyperparameters, record_hyperparameters
 def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
              tft_output: tft.TFTransformOutput, spec: ModelInputs,
              batch_size: int) -> tf.data.Dataset:
-    """Endless batches of (transformed features, label) from Transform's output."""
-    return data_accessor.tf_dataset_factory(
+    """Endless batches of (transformed features, label) from the raw examples.
+
+    Transform only analyzes the data; the transform graph is applied here, as
+    each batch is read, so the data set is never written a second time in its
+    transformed form (the Trainer reads only train_steps x batch_size rows).
+    """
+    transform = tft_output.transform_features_layer()
+    label = spec.label_key
+
+    def transformed(raw: dict) -> tuple[dict, tf.Tensor]:
+        features = transform(raw)
+        return features, features.pop(label)
+
+    raw = data_accessor.tf_dataset_factory(
         file_pattern,
         dataset_options.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=spec.label_key,
-            shuffle_seed=spec.training.seed),
-        tft_output.transformed_metadata.schema).repeat()
+            batch_size=batch_size, shuffle_seed=spec.training.seed),
+        tft_output.raw_metadata.schema)
+    return raw.map(transformed, num_parallel_calls=tf.data.AUTOTUNE).repeat()
 
 
 def _one_hot_sizes(spec: ModelInputs) -> dict[str, int]:

@@ -19,12 +19,13 @@ from components.atomic_pusher.served import ServedModelStrategy, ServedStatistic
 from components.csv_ingest.component import CsvIngest
 from components.data_gate.component import DataGate
 from components.drift_check.component import DriftCheck
+from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
 from models.tuning import TUNING_KEY
-from pipeline.config import PipelineConfig
+from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
 from pipeline.digest import CODE_DIGEST, code_digest
 from pipeline.errors import ConfigError
-from pipeline.evaluation import eval_config
+from pipeline.evaluation import SAMPLE_WEIGHT, eval_config
 from pipeline.schema import num_label_classes
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -92,7 +93,8 @@ def create_schema_draft_pipeline(
         components=list(data_components(cfg, data_path)),
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
+        beam_pipeline_args=list(beam_args if beam_args is not None
+                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
 
 
 def create_pipeline(
@@ -153,7 +155,12 @@ def create_pipeline(
         custom_config=custom_config,
         # StatisticsGen already describes the raw data; Transform's own pre-
         # and post-transform statistics would add a second full pass.
-        disable_statistics=True)
+        disable_statistics=True,
+        # Transform analyzes; the Trainer (and Tuner) apply its graph to the raw
+        # examples as they read them (models.model.input_fn). A materialized copy
+        # would transform and write every row, where training reads
+        # train_steps x batch_size of them.
+        materialize=False)
     for gate in gates:
         transform.add_upstream_node(gate)
 
@@ -163,7 +170,7 @@ def create_pipeline(
         # A search over the training keys; the Trainer trains with the best trial.
         tuner = tfx.components.Tuner(
             tuner_fn=TUNER_FN,
-            examples=transform.outputs["transformed_examples"],
+            examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema.outputs["schema"],
             train_args=tfx.proto.TrainArgs(num_steps=cfg.tuning.train_steps),
@@ -175,7 +182,7 @@ def create_pipeline(
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
         hyperparameters=hyperparameters,
@@ -192,8 +199,19 @@ def create_pipeline(
         candidate=trainer.outputs["model"],
     ).with_id("served_model_resolver")
 
+    eval_examples = example_gen.outputs["examples"]
+    sample_nodes: list = []
+    if cfg.evaluation.sample_above is not None:
+        eval_sample = EvalSample(
+            examples=example_gen.outputs["examples"],
+            slices=json.dumps(cfg.evaluation.slices),
+            above=cfg.evaluation.sample_above,
+            weight_feature=SAMPLE_WEIGHT)
+        sample_nodes = [eval_sample]
+        eval_examples = eval_sample.outputs["sample"]
+
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=eval_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg.evaluation, inputs,
@@ -242,10 +260,11 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
                     example_validator, data_gate, *drift_nodes, transform, *tuning_nodes, trainer,
-                    baseline, evaluator, *serving_nodes, pusher],
+                    baseline, *sample_nodes, evaluator, *serving_nodes, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_args if beam_args is not None else cfg.beam_args))
+        beam_pipeline_args=list(beam_args if beam_args is not None
+                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
     add_code_digests(tfx_pipeline)
     return tfx_pipeline
 
