@@ -36,6 +36,9 @@ KNOWN_METRICS = {
     "TrueNegatives": "true_negatives",
 }
 # What `evaluation.metrics` is when omitted, by the label's task.
+# Beam's direct runner in this process: the local default (pipeline/local/beam_mode.py).
+IN_MEMORY_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
 DEFAULT_METRICS = {
     "binary": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate"],
     # Precision and Recall per class (TFMA binarizes the classes); the
@@ -153,6 +156,10 @@ class EvaluationConfig(_Strict):
     # (DEFAULT_METRICS).  A metric a threshold names is always computed.
     metrics: Optional[list[str]] = None
     thresholds: list[Threshold] = Field(default_factory=list)
+    # Slices larger than this are sampled for the Evaluator, the rest kept whole,
+    # and metrics weighted to stand for the whole split (components/eval_sample);
+    # null evaluates every example. The run summary says when it sampled.
+    sample_above: Optional[int] = Field(default=5000, ge=100)
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvaluationConfig":
@@ -294,8 +301,9 @@ class PipelineConfig(_Strict):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
-    beam_args: list[str] = Field(default_factory=lambda: [
-        "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    # Local Beam options; null: chosen per run from the data's size and the
+    # cores (pipeline/local/beam_mode.py), printed in the run header.
+    beam_args: Optional[list[str]] = None
     enable_cache: bool = True
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     # Directory relative paths in the file are resolved against.

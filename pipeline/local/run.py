@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
+from components.eval_sample.component import SAMPLE_PROPERTIES
 from models.tuning import trials
 from pipeline.config import PipelineConfig
 from pipeline.errors import ExitCode
@@ -48,13 +49,16 @@ class Outcome:
     serving_check: Optional[tuple[bool, str]] = None
     # Tuner: the completed trials, best first (models.tuning.trials); None without one.
     tuning: Optional[list[dict]] = None
+    # EvalSample: (examples in the eval split, examples evaluated, sample_above).
+    eval_sample: Optional[tuple[int, int, int]] = None
 
 
 def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
                  data_path: Optional[str] = None,
                  listener: Optional[Listener] = None, wait: bool = True,
                  on_wait: Optional[Callable[[Holder], None]] = None,
-                 run_id: Optional[str] = None, lock_held: bool = False) -> Outcome:
+                 run_id: Optional[str] = None, lock_held: bool = False,
+                 beam_args: Optional[list[str]] = None) -> Outcome:
     """Runs `create_pipeline(cfg)` under `root` (default ./runs/<pipeline name>).
 
     The run holds the root's lock throughout: a second run on the same root
@@ -71,7 +75,7 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
         connection = sqlite_connection(paths.metadata)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
-            data_path=data_path, metadata_connection_config=connection)
+            data_path=data_path, metadata_connection_config=connection, beam_args=beam_args)
         facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
         run = LocalRunner(listener=listener, run_id=run_id).run(tfx_pipeline)
         store = Store(open_store(connection))
@@ -123,6 +127,9 @@ def _read_checks(store: Store, run: RunResult) -> dict:
         [blessing] = store.output_artifacts(ids["ServingCheck"])["blessing"]
         found["serving_check"] = (custom(blessing, "blessed") == 1,
                                   custom(blessing, "reason") or "")
+    if ids.get("EvalSample") is not None:
+        [sample] = store.output_artifacts(ids["EvalSample"])["sample"]
+        found["eval_sample"] = tuple(custom(sample, name) for name in SAMPLE_PROPERTIES)
     if ids.get("Tuner") is not None:
         [results] = store.output_artifacts(ids["Tuner"])["tuner_results"]
         found["tuning"] = trials(results.uri)

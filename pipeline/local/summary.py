@@ -131,7 +131,15 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
         lines += _label_lines(outcome, cfg)
         lines += _drift_lines(outcome)
         if outcome.evaluation:
-            lines.append("Evaluation on the eval split:")
+            sample = outcome.eval_sample
+            if sample and sample[1] < sample[0]:
+                lines.append(
+                    f"Evaluation on a sample of the eval split: {sample[1]:,} of {sample[0]:,} "
+                    f"examples (slices above {sample[2]:,} sampled, smaller ones whole; "
+                    f"metrics weighted to stand for the whole split; "
+                    f"evaluation.sample_above):")
+            else:
+                lines.append("Evaluation on the eval split:")
             lines += metrics_table(outcome.evaluation.metrics, cfg)
         lines += _tuning_lines(outcome, cfg)
         serving = outcome.serving_check
