@@ -58,14 +58,17 @@ def _print_unchanged(previous) -> int:
 def _run(args: argparse.Namespace, cfg: "PipelineConfig", layout: "RunLayout", run_id: str,
          inputs: str) -> int:
     """The run itself, under the root's lock; a completed run records its key."""
-    from pipeline.local import unchanged
+    from pipeline.local import beam_mode, unchanged
     from pipeline.local.run import run_pipeline
     from pipeline.local.summary import progress_line, summary
 
-    print(f"Running {cfg.pipeline_name} locally (Beam {' '.join(cfg.beam_args)}) under "
-          f"{layout.root}", flush=True)
+    beam_args, why = beam_mode.choose(
+        cfg.beam_args, beam_mode.data_bytes(unchanged.data_files(cfg, args.data)))
+    print(f"Running {cfg.pipeline_name} locally under {layout.root}\n"
+          f"Beam {' '.join(beam_args)} ({why})", flush=True)
     outcome = run_pipeline(
         cfg, layout.root, data_path=args.data, run_id=run_id, lock_held=True,
+        beam_args=beam_args,
         listener=lambda event, node: event == "end" and print(progress_line(event, node),
                                                               flush=True))
     text = summary(outcome, cfg)
