@@ -76,6 +76,8 @@ def monitoring_eval_config(cfg: PipelineConfig):
     """The pipeline's EvalConfig without the push gate's thresholds."""
     from pipeline.evaluation import eval_config
     config = eval_config(cfg.evaluation, cfg.model_inputs())
+    for model_spec in config.model_specs:
+        model_spec.ClearField("example_weight_key")  # every row of the CSV, unsampled
     for spec in config.metrics_specs:
         for metric in spec.metrics:
             metric.ClearField("per_slice_thresholds")
