@@ -25,10 +25,13 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-## TFX's taxi example vs this pipeline: wall time, per component, memory, AUC, serving
-## latency (median of 3; ARGS="--repeat 5 --scales 10,100" for more).
+## TFX's taxi example vs this pipeline: wall time and peak memory, per component, AUC,
+## serving latency (median of 3), and one run at 10x the data; writes bench-results/bench.json
+## and a chart of time against data size (bench.svg). SCALES=10,100 (ours) and
+## PEER_SCALES=10,100 (TFX's example) run more sizes; ARGS="--repeat 5 ..." anything else.
 bench: setup
-	$(PY) -m benchmarks.bench $(ARGS)
+	$(PY) -m benchmarks.bench $(if $(SCALES),--scales $(SCALES)) \
+	  $(if $(PEER_SCALES),--peer-scales $(PEER_SCALES)) $(ARGS)
 
 ## Re-resolve requirements.lock from requirements.in (needs network to PyPI).
 lock: setup

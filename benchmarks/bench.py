@@ -1,10 +1,14 @@
 """`make bench`: this pipeline against TFX's own taxi example, side by side.
 
 Every pipeline run is a fresh process (imports included, as a user sees it),
-timed by wall clock; per-component times come from the ML Metadata store each
-run writes; peak memory is the child's max RSS.  Both models are scored on the
-same eval split (ExampleGen's hash split is the same for both: same CSV, same
-default split) so quality is compared like for like.
+timed by wall clock.  While it runs, the RSS of its whole process tree is
+sampled (benchmarks.memory); per-component times come from the ML Metadata
+store each run writes, and each component's peak memory is the peak of the
+samples taken between its execution's start and end.  Both models are scored
+on the same eval split (ExampleGen's hash split is the same for both: same
+CSV, same default split) so quality is compared like for like.  `--scales`
+(and `--peer-scales`) rerun on resampled data N times the size, once each,
+and a chart of time against data size is written next to the JSON.
 """
 from __future__ import annotations
 
@@ -19,11 +23,14 @@ import tempfile
 import time
 from typing import Any, Optional
 
+from benchmarks.chart import Series, svg_chart
+from benchmarks.memory import TreeSampler, Window, outside_windows, peaks_by_window
 from pipeline.layout import RunLayout
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+MIB_PER_GIB = 1024.0
 PEER_SCRIPT = """
 import os, sys
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
@@ -42,39 +49,63 @@ BeamDagRunner().run(peer._create_pipeline(
 
 
 def timed_process(cmd: list[str]) -> dict[str, Any]:
-    """Wall seconds, exit code and peak RSS (MiB) of one child process."""
-    started = time.monotonic()
+    """Wall seconds, exit code and memory of one child process and its descendants:
+    the tree's sampled peak RSS, the largest single process (ru_maxrss), and
+    `peak_mib`, the larger of the two (a spike between samples still counts)."""
+    started, started_at = time.monotonic(), time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    with TreeSampler(proc.pid) as sampler:
+        output = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    largest = usage.ru_maxrss / 1024
     return {"seconds": time.monotonic() - started, "exit_code": proc.returncode,
-            "peak_mib": usage.ru_maxrss / 1024, "output": output}
+            "started_at": started_at, "peak_mib": max(sampler.peak_mib, largest),
+            "tree_peak_mib": sampler.peak_mib, "max_process_mib": largest,
+            "samples": sampler.samples, "output": output}
 
 
-def component_seconds(metadata_path: str) -> dict[str, float]:
-    """Per-node execution time of the newest run recorded in a store (ours or TFX's)."""
+def component_windows(metadata_path: str, since: float) -> dict[str, Window]:
+    """Per-node (start, end) epoch seconds of the executions a process started at
+    `since` recorded (ours or TFX's store); {} when it recorded none, e.g. a re-run
+    that found nothing changed and launched no pipeline."""
     from pipeline.lineage.store import Store, open_store, sqlite_connection
+    if not os.path.isfile(metadata_path):
+        return {}
     store = Store(open_store(sqlite_connection(metadata_path, must_exist=True)))
     runs = store.run_contexts()
     if not runs:
         return {}
-    return {n.node_id: n.seconds for n in store.run_info(runs[-1]).nodes
-            if n.execution_id is not None}
+    executions = sorted((e for e in store.tasks(store.store.get_executions_by_context(runs[-1].id))
+                         if e.create_time_since_epoch >= since * 1000),
+                        key=lambda e: (e.create_time_since_epoch, e.id))
+    names = store.node_ids(e.id for e in executions)
+    return {names.get(e.id, e.name): (e.create_time_since_epoch / 1000,
+                                      e.last_update_time_since_epoch / 1000)
+            for e in executions}
+
+
+def with_components(result: dict[str, Any], metadata_path: str) -> dict[str, Any]:
+    """Adds per-component seconds and peak MiB to a timed run, and the time and peak
+    while no component ran (imports, orchestration, what runs after the pipeline)."""
+    windows = component_windows(metadata_path, result["started_at"])
+    samples = result.pop("samples")
+    result["components"] = {n: end - start for n, (start, end) in windows.items()}
+    result["component_peak_mib"] = peaks_by_window(samples, windows)
+    result["outside_components"] = outside_windows(
+        samples, windows, (result["started_at"], result["started_at"] + result["seconds"]))
+    return result
 
 
 def run_ours(root: str, data: str, config: Optional[str]) -> dict[str, Any]:
     cmd = [os.path.join(os.path.dirname(sys.executable), "tfxp"), "run", "--root", root,
            "--data", data] + (["--config", config] if config else [])
-    result = timed_process(cmd)
-    result["components"] = component_seconds(RunLayout.at(root).metadata)
-    return result
+    return with_components(timed_process(cmd), RunLayout.at(root).metadata)
 
 
 def run_peer(root: str, data_dir: str) -> dict[str, Any]:
     result = timed_process([sys.executable, "-c", PEER_SCRIPT, root, data_dir])
-    result["components"] = component_seconds(os.path.join(root, "metadata.sqlite"))
-    return result
+    return with_components(result, os.path.join(root, "metadata.sqlite"))
 
 
 def newest_model(serving_dir: str) -> Optional[str]:
@@ -136,8 +167,9 @@ def serving_latency(model_dir: str, examples: list[bytes], repeats: int) -> dict
     return out
 
 
-def resample(source: str, rows: Optional[int], scale: float, dest_dir: str, seed: int = 0) -> str:
-    """`rows` rows (or `scale` x the source), drawn with a fixed seed."""
+def resample(source: str, rows: Optional[int], scale: float, dest_dir: str, seed: int = 0
+             ) -> tuple[str, int]:
+    """`rows` rows (or `scale` x the source), drawn with a fixed seed: (path, rows)."""
     with open(source) as f:
         header, *lines = f.read().splitlines()
     n = rows if rows else int(len(lines) * scale)
@@ -147,24 +179,184 @@ def resample(source: str, rows: Optional[int], scale: float, dest_dir: str, seed
     path = os.path.join(dest_dir, "data.csv")
     with open(path, "w") as f:
         f.write("\n".join([header] + picked) + "\n")
-    return path
+    return path, n
 
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def summary_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Repeats of one kind of run: median seconds, the largest memory seen."""
+    comps = list(dict.fromkeys(c for r in runs for c in r["components"]))
+    return {"seconds": median([r["seconds"] for r in runs]),
+            "all_seconds": [round(r["seconds"], 1) for r in runs],
+            "peak_mib": max(r["peak_mib"] for r in runs),
+            "tree_peak_mib": max(r["tree_peak_mib"] for r in runs),
+            "max_process_mib": max(r["max_process_mib"] for r in runs),
+            "components": {c: median([r["components"].get(c, 0.0) for r in runs])
+                           for c in comps},
+            "component_peak_mib": {c: max(r["component_peak_mib"].get(c, 0.0) for r in runs)
+                                   for c in comps},
+            "outside_components": {
+                "seconds": median([r["outside_components"]["seconds"] for r in runs]),
+                "peak_mib": max(r["outside_components"]["peak_mib"] for r in runs)}}
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and b == b else float("nan")
+
+
+def print_components(columns: dict[str, dict[str, Any]]) -> None:
+    """One row per component (in the order ours ran, then the peer's others):
+    seconds and peak MiB per column."""
+    ordered = sorted(columns, key=lambda k: not k.startswith("ours"))
+    comps = list(dict.fromkeys(c for k in ordered for c in columns[k]["components"]))
+    print(f"  {'component':<32}" + "".join(f"{k + ' s':>14}{'MiB':>7}" for k in columns))
+    rows = [(c, [(t["components"].get(c), t["component_peak_mib"].get(c))
+                 for t in columns.values()]) for c in comps]
+    rows.append(("(no component running)", [(t["outside_components"]["seconds"],
+                                              t["outside_components"]["peak_mib"])
+                                             for t in columns.values()]))
+    for name, cells in rows:
+        print(f"  {name:<32}" + "".join(f"{s:>14.1f}{m:>7.0f}" if s is not None
+                                        else f"{'-':>14}{'-':>7}" for s, m in cells))
+
+
+def targets(table: dict[str, Any], scaled: dict[str, Any], quality: dict[str, Any],
+            latency: dict[str, float]) -> list[dict[str, Any]]:
+    """Each target with its figure and whether it is met (None: not run)."""
+    cold = table["ours_cold"]["seconds"]
+    out = []
+
+    def add(name: str, figure: str, passed: Optional[bool]) -> None:
+        out.append({"target": name, "figure": figure, "passed": passed})
+
+    name = "cold run <= 0.3x TFX's example, AUC >= example's - 0.005"
+    if "peer" in table:
+        x, ours, peer = ratio(cold, table["peer"]["seconds"]), quality["ours_auc"], \
+            quality["peer_auc"]
+        add(name, f"{x:.2f}x, AUC {ours:.4f} vs {peer:.4f}", x <= 0.3 and ours >= peer - 0.005)
+    else:
+        add(name, "not run", None)
+    for key, bound, mem in (("x100", 5.0, 3.0), ("x10", 2.0, None)):
+        name = f"{key[1:]}x data <= {bound:g}x cold" + (f", peak RSS <= {mem:g} GiB" if mem else "")
+        run = scaled.get(key)
+        if run is None:
+            add(name, "not run", None)
+        elif run["exit_code"] != 0:
+            add(name, f"failed (exit {run['exit_code']})", False)
+        else:
+            x, gib = ratio(run["seconds"], cold), run["peak_mib"] / MIB_PER_GIB
+            add(name, f"{x:.2f}x" + (f", peak {gib:.2f} GiB" if mem else ""),
+                x <= bound and (mem is None or gib <= mem))
+    x = ratio(table["ours_cached"]["seconds"], cold)
+    add("unchanged re-run <= 0.15x cold", f"{x:.2f}x", x <= 0.15)
+    p50 = latency["batch1_p50_ms"]
+    add("serving batch-1 p50 <= 0.5 ms", f"{p50:.2f} ms", p50 <= 0.5)
+    return out
+
+
+def growth_chart(results: dict[str, Any], top: int = 5) -> str:
+    """Wall seconds against rows: ours, the peer, and our costliest components."""
+    table, rows = results["table"], results["rows"]
+
+    def points(base: Optional[dict], scaled: dict[str, Any], pick) -> list[tuple[float, float]]:
+        found = [(rows, pick(base))] if base else []
+        return found + [(r["rows"], pick(r)) for r in scaled.values() if r["exit_code"] == 0]
+
+    ours = [table["ours_cold"]] + [r for r in results["scaled"].values() if r["exit_code"] == 0]
+    cost: dict[str, float] = {}
+    for run in ours:
+        for c, sec in run["components"].items():
+            cost[c] = cost.get(c, 0.0) + sec
+    series = [Series("ours, total", points(table["ours_cold"], results["scaled"],
+                                          lambda r: r["seconds"]))]
+    if "peer" in table or results["peer_scaled"]:
+        series.append(Series("TFX example, total", points(
+            table.get("peer"), results["peer_scaled"], lambda r: r["seconds"])))
+    for c in sorted(cost, key=cost.get, reverse=True)[:top]:
+        series.append(Series(f"ours, {c}", points(
+            table["ours_cold"], results["scaled"], lambda r: r["components"].get(c, 0.0)),
+            dashed=True))
+    return svg_chart(series, f"Wall time against data size ({results['cores']} cores; "
+                     f"1x: median of {len(results['repeats'])}, other sizes: one run)",
+                     "rows of data (log scale)", "wall seconds (log scale)")
+
+
+def run_scales(args: argparse.Namespace, source: str, work: str
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One run per scale on data resampled to that size: ours, and the peer's if asked."""
+    ours_at = [float(x) for x in args.scales.split(",") if x]
+    peer_at = [float(x) for x in args.peer_scales.split(",") if x]
+    scaled: dict[str, Any] = {}
+    peer_scaled: dict[str, Any] = {}
+    for s in sorted(set(ours_at) | set(peer_at)):
+        big, n = resample(source, int(args.rows * s) if args.rows else None, s,
+                          os.path.join(work, f"data-x{s:g}"), seed=1)
+        for kind, wanted, into in (("ours", ours_at, scaled), ("peer", peer_at, peer_scaled)):
+            if s not in wanted:
+                continue
+            root = os.path.join(work, f"{kind}-x{s:g}")
+            run = (run_ours(root, big, args.config) if kind == "ours"
+                   else run_peer(root, os.path.dirname(big)))
+            print(f"[{kind} x{s:g}] exit {run['exit_code']} {run['seconds']:.1f}s "
+                  f"peak {run['peak_mib']:.0f} MiB", flush=True)
+            if run["exit_code"] != 0:
+                print(run["output"][-3000:], file=sys.stderr)
+            into[f"x{s:g}"] = {"rows": n, **{k: v for k, v in run.items() if k != "output"}}
+    return scaled, peer_scaled
+
+
+def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    table, quality, latency = results["table"], results["quality"], results["serving"]
+    peer_s = table["peer"]["seconds"] if "peer" in table else float("nan")
+    cold_s = table["ours_cold"]["seconds"]
+    print(f"\nBenchmark on {results['cores']} cores, {results['rows']} rows, "
+          f"median of {args.repeat} (peak MiB: the process tree's RSS):")
+    print(f"{'':<14}{'wall s':>9}{'x peer':>8}{'x cold':>8}{'peak MiB':>10}"
+          f"{'1 proc MiB':>12}   runs")
+    for k, t in table.items():
+        print(f"{k:<14}{t['seconds']:>9.1f}{ratio(t['seconds'], peer_s):>8.2f}"
+              f"{ratio(t['seconds'], cold_s):>8.2f}{t['peak_mib']:>10.0f}"
+              f"{t['max_process_mib']:>12.0f}   {t['all_seconds']}")
+    print("\nPer component (median s, peak MiB):")
+    print_components(table)
+    for key in sorted(set(results["scaled"]) | set(results["peer_scaled"]),
+                      key=lambda k: float(k[1:])):
+        runs = {name: at[key] for name, at in (("ours", results["scaled"]),
+                                                ("peer", results["peer_scaled"])) if key in at}
+        print(f"\nScale {key} ({next(iter(runs.values()))['rows']:,} rows, one run each):")
+        print(f"{'':<14}{'wall s':>9}{'x cold':>8}{'peak MiB':>10}{'1 proc MiB':>12}   exit")
+        for name, r in runs.items():
+            print(f"{name:<14}{r['seconds']:>9.1f}{ratio(r['seconds'], cold_s):>8.2f}"
+                  f"{r['peak_mib']:>10.0f}{r['max_process_mib']:>12.0f}   {r['exit_code']}")
+        print_components(runs)
+    print(f"\nEval AUC on the same {quality['eval_examples']} eval examples: "
+          f"ours {quality['ours_auc']:.4f}" + (
+              f", peer {quality['peer_auc']:.4f}" if quality["peer_auc"] is not None else ""))
+    print("Serving signature: " + ", ".join(f"{k} {v:.2f}" for k, v in latency.items()))
+    print("Targets:")
+    for t in results["targets"]:
+        verdict = {True: "pass", False: "FAIL", None: ""}[t["passed"]]
+        print(f"  {t['target']:<58} {t['figure']:<30} {verdict}".rstrip())
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", type=int, help="sample this many rows (tiny smoke runs)")
-    parser.add_argument("--scales", default="10", help="comma list of data multiples, e.g. 10,100")
+    parser.add_argument("--scales", default="10",
+                        help="comma list of data multiples for our pipeline, e.g. 10,100")
+    parser.add_argument("--peer-scales", default="",
+                        help="comma list of data multiples for TFX's example (default: none)")
     parser.add_argument("--config", help="our pipeline config (default configs/taxi.yaml)")
     parser.add_argument("--latency-repeats", type=int, default=500)
     parser.add_argument("--workdir", help="keep runs here (default: a temp dir)")
-    parser.add_argument("--output", default="bench-results/bench.json")
+    parser.add_argument("--output", default="bench-results/bench.json",
+                        help="the JSON; the chart is written beside it (.svg)")
     parser.add_argument("--no-peer", dest="peer", action="store_false",
-                        help="skip TFX's example (smoke runs of the benchmark itself)")
+                        help="skip TFX's example at 1x (smoke runs of the benchmark itself)")
     args = parser.parse_args(argv)
 
     import pipeline  # noqa: F401
@@ -172,7 +364,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     cfg = load_config(args.config)
     work = args.workdir or tempfile.mkdtemp(prefix="tfxp-bench-")
     source = cfg.resolve(cfg.data.path)
-    data = resample(source, args.rows, 1.0, os.path.join(work, "data")) if args.rows else source
+    data = resample(source, args.rows, 1.0, os.path.join(work, "data"))[0] if args.rows \
+        else source
     data_dir = os.path.dirname(data)
 
     results: dict[str, Any] = {"cores": os.cpu_count(), "data": data,
@@ -190,15 +383,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             if r["exit_code"] != 0:
                 print(r["output"][-3000:], file=sys.stderr)
                 return 1
+            r.pop("output")
         results["repeats"].append(rep)
 
-    scaled = {}
-    for s in [float(x) for x in args.scales.split(",") if x]:
-        big = resample(source, int(args.rows * s) if args.rows else None, s,
-                       os.path.join(work, f"data-x{s:g}"), seed=1)
-        run = run_ours(os.path.join(work, f"ours-x{s:g}"), big, args.config)
-        scaled[f"x{s:g}"] = {k: v for k, v in run.items() if k != "output"}
-        print(f"[x{s:g}] exit {run['exit_code']} {run['seconds']:.1f}s", flush=True)
+    scaled, peer_scaled = run_scales(args, source, work)
 
     our_model = newest_model(RunLayout.under(os.path.join(work, "ours-0"), cfg).serving)
     peer_model = newest_model(os.path.join(work, "peer-0", "serving")) if args.peer else None
@@ -210,55 +398,21 @@ def main(argv: Optional[list[str]] = None) -> int:
                "eval_examples": len(examples)}
     latency = serving_latency(our_model, examples, args.latency_repeats)
 
-    def summary_of(kind):
-        runs = [r[kind] for r in results["repeats"]]
-        comps = sorted({c for r in runs for c in r["components"]})
-        return {"seconds": median([r["seconds"] for r in runs]),
-                "all_seconds": [round(r["seconds"], 1) for r in runs],
-                "peak_mib": max(r["peak_mib"] for r in runs),
-                "components": {c: median([r["components"].get(c, 0.0) for r in runs])
-                               for c in comps}}
-
     kinds = (["peer"] if args.peer else []) + ["ours_cold", "ours_cached"]
-    table = {k: summary_of(k) for k in kinds}
-    results.update(table=table, scaled=scaled, quality=quality, serving=latency)
-    for rep in results["repeats"]:
-        for r in rep.values():
-            r.pop("output", None)
-
-    peer_s = table["peer"]["seconds"] if args.peer else float("nan")
-    cold_s = table["ours_cold"]["seconds"]
-    print(f"\nBenchmark on {results['cores']} cores, {results['rows']} rows, "
-          f"median of {args.repeat}:")
-    print(f"{'':<14}{'wall s':>9}{'x peer':>8}{'peak MiB':>10}   runs")
-    for k in kinds:
-        t = table[k]
-        print(f"{k:<14}{t['seconds']:>9.1f}{t['seconds'] / peer_s:>8.2f}{t['peak_mib']:>10.0f}"
-              f"   {t['all_seconds']}")
-    for k, r in scaled.items():
-        print(f"ours {k:<9}{r['seconds']:>9.1f}{r['seconds'] / peer_s:>8.2f}{r['peak_mib']:>10.0f}"
-              f"   ({r['seconds'] / cold_s:.2f}x our cold run)")
-    print("\nPer component (median s):")
-    comps = sorted({c for k in kinds for c in table[k]["components"]})
-    print(f"  {'component':<32}{'peer':>8}{'ours':>8}{'cached':>8}")
-    for c in comps:
-        row = [table[k]["components"].get(c) if k in table else None
-               for k in ("peer", "ours_cold", "ours_cached")]
-        print(f"  {c:<32}" + "".join(f"{v:>8.1f}" if v is not None else f"{'-':>8}" for v in row))
-    print(f"\nEval AUC on the same {quality['eval_examples']} eval examples: "
-          f"ours {quality['ours_auc']:.4f}" + (
-              f", peer {quality['peer_auc']:.4f} (parity: ours >= peer - 0.005: "
-              f"{quality['ours_auc'] >= quality['peer_auc'] - 0.005})" if args.peer else ""))
-    print("Serving signature: " + ", ".join(f"{k} {v:.2f}" for k, v in latency.items()))
-    print(f"Targets: cold <= 0.5x peer: {cold_s / peer_s:.2f}; cached <= 0.1x cold: "
-          f"{table['ours_cached']['seconds'] / cold_s:.2f}"
-          + "".join(f"; {k} <= 3x cold: {r['seconds'] / cold_s:.2f}" for k, r in scaled.items())
-          + f"; batch-1 p50 <= 0.5 ms: {latency['batch1_p50_ms']:.2f} ms")
+    table = {k: summary_of([r[k] for r in results["repeats"]]) for k in kinds}
+    results.update(table=table, scaled=scaled, peer_scaled=peer_scaled, quality=quality,
+                   serving=latency)
+    results["targets"] = targets(table, scaled, quality, latency)
+    print_report(results, args)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    chart = os.path.splitext(args.output)[0] + ".svg"
+    results["chart"] = chart
+    with open(chart, "w") as f:
+        f.write(growth_chart(results))
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
-    print(f"\nWritten: {args.output}  (runs kept in {work})")
+    print(f"\nWritten: {args.output}, {chart}  (runs kept in {work})")
     return 0
 
 

@@ -1,6 +1,7 @@
 """The benchmark itself runs on a tiny input and writes its figures as JSON.
 (Figures are printed by `make bench`; no timing is asserted here.)"""
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
@@ -31,4 +32,30 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path, capsys):
     assert cached["seconds"] > 0 and results["scaled"]["x2"]["exit_code"] == 0
     assert 0 <= results["quality"]["ours_auc"] <= 1
     assert results["serving"]["batch1_p50_ms"] > 0
-    assert "Per component" in capsys.readouterr().out
+    # Memory per component, from the process tree's samples within each execution.
+    assert set(cold["component_peak_mib"]) == set(cold["components"])
+    assert cold["component_peak_mib"]["Trainer"] > 100  # TensorFlow alone is more than that
+    assert cold["peak_mib"] >= max(cold["component_peak_mib"].values())
+    assert cold["peak_mib"] >= cold["max_process_mib"] > 0
+    assert cold["outside_components"]["seconds"] > 0
+    # The re-run is measured by what it did, not by the cold run's executions.
+    assert cached["components"].get("Transform") != cold["components"]["Transform"]
+    x2 = results["scaled"]["x2"]
+    assert x2["rows"] == 800 and x2["component_peak_mib"]["Trainer"] > 100
+    assert results["peer_scaled"] == {}
+    verdicts = {t["target"]: t for t in results["targets"]}
+    assert verdicts["100x data <= 5x cold, peak RSS <= 3 GiB"]["figure"] == "not run"
+    assert verdicts["cold run <= 0.3x TFX's example, AUC >= example's - 0.005"]["passed"] is None
+    assert verdicts["unchanged re-run <= 0.15x cold"]["passed"] in (True, False)
+    # The chart beside the JSON: our total at 400 and 800 rows, and components.
+    svg = ET.parse(tmp_path / "bench.svg").getroot()
+    assert results["chart"] == str(tmp_path / "bench.svg")
+    series = {g.get("data-name"): g for g in svg.iter("{http://www.w3.org/2000/svg}g")
+              if g.get("class") == "series"}
+    assert "ours, total" in series and "TFX example, total" not in series
+    xs = [float(c.get("data-x"))
+          for c in series["ours, total"].iter("{http://www.w3.org/2000/svg}circle")]
+    assert xs == [400, 800]
+    assert 1 <= len([n for n in series if n.startswith("ours, ")]) - 1 <= 5
+    out = capsys.readouterr().out
+    assert "Per component" in out and "Scale x2 (800 rows" in out and "not run" in out
