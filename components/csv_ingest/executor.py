@@ -1,36 +1,44 @@
-"""CsvIngest executor: TFX's CSV ExampleGen with missing values and labels handled.
+"""CsvIngest executor: TFX's CsvExampleGen with missing values and labels handled.
 
-Two steps are added to CsvExampleGen's Beam pipeline, between parsing the
-lines and inferring the column types:
-  1. a cell equal to one of `na_values` (e.g. "NA", "?") becomes empty, so a
-     numeric column with such tokens is inferred as a number and the token
-     is a missing value, never a category;
-  2. a row whose label cell is empty is left out and counted; the count is
+The output is CsvExampleGen's (same column types, same features, every row in
+the same split) with two steps added:
+  1. a cell equal to one of `na_values` (e.g. "NA", "?") is a missing value,
+     so a numeric column with such tokens stays numeric, never a category;
+  2. a row whose label cell is missing is left out and counted; the count is
      the `dropped_label_rows` custom property of the examples artifact, or,
      with `label_missing: reject`, any such row rejects the data.
 The user's file is never edited.
+
+The examples are made columnar, a block of rows at a time (columnar.py),
+rather than by TFX's per-row path (rowwise.py), which parses and builds every
+example in Python and, on the in-memory Beam runner, holds the whole data set
+in memory (type inference is a side input of the conversion, and WriteSplit
+reshuffles everything before writing).  The artifact's split names, payload
+and file format properties are set by TFX's executor as before; the splits
+are written by the Beam transform itself, so TFX's WriteSplit gets nothing.
 """
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from typing import Any, Optional
 
 import apache_beam as beam
+import numpy as np
 from google.protobuf import json_format, struct_pb2
 from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
-from tfx_bsl.coders import csv_decoder
+from tfx.utils import proto_utils
 
+from components.csv_ingest import arrow_csv
+from components.csv_ingest.columnar import COUNT_PREFIX, CsvToSplits, Plan
 from components.data_gate.component import DataRejectedError
 
 DROPPED_PROPERTY = "dropped_label_rows"
-_COUNT_PREFIX = "dropped-label-rows-"
 
 
 def settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
@@ -46,88 +54,89 @@ def settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
     return json_format.MessageToDict(struct)
 
 
-def mark_missing(cells: list[bytes], na_values: frozenset[bytes]) -> list[bytes]:
-    """The parsed row with every missing-value token made an empty cell."""
-    return [b"" if cell.strip() in na_values else cell for cell in cells]
-
-
-class _CsvToExampleWithMissing(beam.PTransform):
-    """CSV files of one input split to tf.Examples, missing values made missing."""
-
-    def __init__(self, exec_properties: dict[str, Any], split_pattern: str,
-                 counts_dir: Optional[str] = None):
-        super().__init__()
-        self._pattern = os.path.join(
-            exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
-        found = settings(exec_properties)
-        self._na_values = frozenset(v.encode() for v in found.get("na_values", []))
-        self._label = found.get("label_column")
-        self._counts_dir = counts_dir
-
-    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
-        files = fileio.glob(self._pattern)
-        if not files:
-            raise RuntimeError(f"split pattern {self._pattern} does not match any files")
-        columns = io_utils.load_csv_column_names(files[0])
-        for name in files[1:]:
-            if io_utils.load_csv_column_names(name) != columns:
-                raise RuntimeError(f"files matching {self._pattern} have different headers")
-        rows = (pipeline
-                | "Files" >> beam.Create(files)
-                | "ReadRecords" >> beam.ParDo(csv_executor._ReadCsvRecordsFromTextFile())
-                | "Parse" >> beam.ParDo(csv_decoder.ParseCSVLine(delimiter=","))
-                | "Cells" >> beam.Keys()
-                | "MarkMissing" >> beam.Map(mark_missing, self._na_values))
-        if self._label in columns:
-            index = columns.index(self._label)
-            rows, dropped = rows | "LabelPresent" >> beam.Partition(
-                lambda cells, _: 0 if not cells or cells[index] else 1, 2)
-            if self._counts_dir:
-                _ = (dropped
-                     | "CountDropped" >> beam.combiners.Count.Globally()
-                     | "WriteCount" >> beam.io.WriteToText(
-                         os.path.join(self._counts_dir, _COUNT_PREFIX + uuid.uuid4().hex),
-                         shard_name_template=""))
-        column_infos = beam.pvalue.AsSingleton(
-            rows | "InferTypes" >> beam.CombineGlobally(
-                csv_decoder.ColumnTypeInferrer(columns, skip_blank_lines=True)))
-        return rows | "ToExample" >> beam.ParDo(
-            csv_executor._ParsedCsvToTfExample(), column_infos)
-
-
 def read_counts(counts_dir: str) -> int:
     total = 0
-    for name in fileio.glob(os.path.join(counts_dir, _COUNT_PREFIX + "*")):
+    for name in fileio.glob(os.path.join(counts_dir, COUNT_PREFIX + "*")):
         with fileio.open(name) as f:
             total += sum(int(line) for line in f.read().split())
     return total
 
 
-class Executor(csv_executor.Executor):
-    """CsvExampleGen's executor with na_values and missing labels applied."""
+def record_dropped(output_dict: dict[str, list[types.Artifact]],
+                   exec_properties: dict[str, Any], dropped: int) -> None:
+    """The dropped-row count on the artifact; with label_missing: reject, any rejects."""
+    examples = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.EXAMPLES_KEY])
+    examples.set_int_custom_property(DROPPED_PROPERTY, dropped)
+    found = settings(exec_properties)
+    if dropped and found.get("label_missing") == "reject":
+        raise DataRejectedError([(
+            "input", found.get("label_column", "label"),
+            f"{dropped} rows have no label (label.missing: reject; "
+            f"'drop' leaves them out and counts them)")])
 
-    _counts_dir: Optional[str] = None
+
+class Executor(csv_executor.Executor):
+    """CsvExampleGen's executor, columnar, with na_values and missing labels applied."""
+
+    block_size: int = arrow_csv.BLOCK_SIZE
+    _examples: Optional[list[types.Artifact]] = None
+    _work_dir: Optional[str] = None
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return functools.partial(_CsvToExampleWithMissing, counts_dir=self._counts_dir)
+        raise NotImplementedError("CsvIngest writes its splits itself (GenerateExamplesByBeam)")
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: dict[str, Any]) -> dict[str, beam.PCollection]:
+        """Adds the ingestion of every input split to the pipeline; returns no
+        PCollection, so the base executor's WriteSplit writes nothing."""
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        dirs = [artifact_utils.get_split_uri(self._examples, name) for name in names]
+        for split_dir in dirs:
+            fileio.makedirs(split_dir)
+        found = settings(exec_properties)
+        plan = Plan((), tuple(found.get("na_values", [])), found.get("label_column"),
+                    self.block_size)
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        split_config = output_config.split_config
+        if split_config.splits:
+            buckets = list(np.cumsum([s.hash_buckets for s in split_config.splits]))
+            jobs = [(input_config.splits[0], dirs, [int(b) for b in buckets])]
+        else:
+            jobs = [(split, [d], [1]) for split, d in zip(input_config.splits, dirs)]
+        for split, split_dirs, buckets in jobs:
+            _ = pipeline | f"Ingest[{split.name}]" >> CsvToSplits(
+                os.path.join(base, split.pattern), plan, split_dirs, buckets, split_config,
+                self._work_dir)
+        return {}
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        self._counts_dir = os.path.join(self._get_tmp_dir(), f"csv-ingest-{uuid.uuid4().hex}")
-        fileio.makedirs(self._counts_dir)
-        super().Do(input_dict, output_dict, exec_properties)
-        dropped = read_counts(self._counts_dir)
-        fileio.rmtree(self._counts_dir)
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY])
-        examples.set_int_custom_property(DROPPED_PROPERTY, dropped)
-        found = settings(exec_properties)
-        if dropped and found.get("label_missing") == "reject":
-            raise DataRejectedError([(
-                "input", found.get("label_column", "label"),
-                f"{dropped} rows have no label (label.missing: reject; "
-                f"'drop' leaves them out and counts them)")])
+        payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload not in (None, example_gen_pb2.FORMAT_UNSPECIFIED,
+                           example_gen_pb2.FORMAT_TF_EXAMPLE):
+            raise ValueError(f"CsvIngest writes tf.Examples, not payload format {payload}")
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+        if file_format not in (None, example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+                               example_gen_pb2.FORMAT_TFRECORDS_GZIP):
+            raise ValueError(f"CsvIngest writes gzipped TFRecords, not file format {file_format}")
+        self._examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+        self._work_dir = os.path.join(self._get_tmp_dir(), f"csv-ingest-{uuid.uuid4().hex}")
+        fileio.makedirs(self._work_dir)
+        try:
+            super().Do(input_dict, output_dict, exec_properties)
+            dropped = read_counts(self._work_dir)
+        finally:
+            fileio.rmtree(self._work_dir)
+        record_dropped(output_dict, exec_properties, dropped)
 
 
-__all__ = ["Executor", "DROPPED_PROPERTY", "mark_missing", "settings"]
+__all__ = ["Executor", "COUNT_PREFIX", "DROPPED_PROPERTY", "settings", "read_counts",
+           "record_dropped"]
