@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import difflib
 import functools
+import glob
 import importlib.util
 import os
 import re
@@ -342,6 +343,18 @@ class PipelineConfig(_Strict):
     @property
     def schema_path(self) -> str:
         return self.resolve(self.schema_file)
+
+    def data_files(self, data_path: Optional[str] = None) -> Optional[list[str]]:
+        """The local CSV files a run may read: the file, or the directory's files matching
+        `data.pattern` (every span's, where it names {SPAN} or {VERSION}). None for an
+        object-store URI, which is not listed from here."""
+        path = self.resolve(data_path or self.data.path)
+        if "://" in path:
+            return None
+        if not os.path.isdir(path):
+            return [path]
+        pattern = re.sub(r"\{(SPAN|VERSION)[^}]*\}", "*", self.data.pattern or "*")
+        return sorted(glob.glob(os.path.join(path, pattern)))
 
 
 def resolve_path(path: str, base_dir: str = "") -> str:

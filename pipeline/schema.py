@@ -111,13 +111,8 @@ def _sample_values(cfg: "PipelineConfig", column: str, limit: int = 4,
                    rows: int = 2000) -> list[str]:
     """A few values of a column from the configured CSV, non-numeric ones first."""
     import csv
-    import glob
 
-    path = cfg.resolve(cfg.data.path)
-    if "://" in path:
-        return []
-    files = sorted(glob.glob(os.path.join(path, cfg.data.pattern or "*"))) \
-        if os.path.isdir(path) else [path]
+    files = cfg.data_files() or []
     seen: dict[str, None] = {}
     for name in files[:1]:
         try:

@@ -22,7 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import datetime
 
     from pipeline.layout import RunLayout
-    from pipeline.local import unchanged
+    from pipeline.local import beam_mode, unchanged
     from pipeline.local.lock import run_lock
     from pipeline.schema import check_config_against_schema
 
@@ -32,7 +32,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     layout.require_directory()
     os.makedirs(layout.root, exist_ok=True)
     run_id = datetime.datetime.now().isoformat()
-    inputs = unchanged.inputs_key(cfg, args.data)
+    files = cfg.data_files(args.data)
+    inputs = unchanged.inputs_key(cfg, files)
     with run_lock(layout.lock, run_id, wait=not args.no_wait,
                   on_wait=lambda holder: print(
                       f"Waiting: {layout.root} is in use by {holder} "
@@ -41,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if previous is not None:
             return _print_unchanged(previous)
         unchanged.forget(layout)
-        return _run(args, cfg, layout, run_id, inputs)
+        beam = beam_mode.choose(cfg.beam_args, beam_mode.data_bytes(files or []))
+        return _run(args, cfg, layout, run_id, inputs, beam)
 
 
 def _print_unchanged(previous) -> int:
@@ -56,14 +58,13 @@ def _print_unchanged(previous) -> int:
 
 
 def _run(args: argparse.Namespace, cfg: "PipelineConfig", layout: "RunLayout", run_id: str,
-         inputs: str) -> int:
+         inputs: Optional[str], beam: tuple[list[str], str]) -> int:
     """The run itself, under the root's lock; a completed run records its key."""
-    from pipeline.local import beam_mode, unchanged
+    from pipeline.local import unchanged
     from pipeline.local.run import run_pipeline
     from pipeline.local.summary import progress_line, summary
 
-    beam_args, why = beam_mode.choose(
-        cfg.beam_args, beam_mode.data_bytes(unchanged.data_files(cfg, args.data)))
+    beam_args, why = beam
     print(f"Running {cfg.pipeline_name} locally under {layout.root}\n"
           f"Beam {' '.join(beam_args)} ({why})", flush=True)
     outcome = run_pipeline(

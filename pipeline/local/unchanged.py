@@ -23,7 +23,6 @@ only when one completes), or `--recheck` goes through TFX as before.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import hashlib
 import importlib.metadata
 import json
@@ -57,16 +56,6 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def data_files(cfg: PipelineConfig, data_path: Optional[str]) -> list[str]:
-    """The CSV files a run reads: the file given, or those of the directory matching the pattern."""
-    path = cfg.resolve(data_path or cfg.data.path)
-    if not os.path.isdir(path):
-        return [path]
-    pattern = cfg.data.pattern or "*"
-    return sorted(os.path.join(path, name) for name in os.listdir(path)
-                  if fnmatch.fnmatch(name, pattern))
-
-
 def _stat(path: str) -> Any:
     try:
         st = os.stat(path)
@@ -93,14 +82,17 @@ def _libraries() -> dict[str, Optional[str]]:
     return found
 
 
-def inputs_key(cfg: PipelineConfig, data_path: Optional[str]) -> str:
-    """What a run starts from: configuration, schema, data files, code and libraries."""
+def inputs_key(cfg: PipelineConfig, files: Optional[list[str]]) -> Optional[str]:
+    """What a run starts from: configuration, schema, data files (`cfg.data_files`), code
+    and libraries. None for data that is not local files: never taken as unchanged."""
+    if files is None:
+        return None
     schema = cfg.schema_path
     return _digest({
         "config": cfg.model_dump(mode="json"),
         "schema": hashlib.sha256(Path(schema).read_bytes()).hexdigest()
         if os.path.isfile(schema) else None,
-        "data": {path: _stat(path) for path in data_files(cfg, data_path)},
+        "data": {path: _stat(path) for path in files},
         "code": _code(),
         "libraries": _libraries(),
     })
@@ -119,9 +111,11 @@ def serving_key(layout: RunLayout) -> str:
                     else None})
 
 
-def _store(layout: RunLayout) -> Any:
-    st = _stat(layout.metadata)
-    return None if st is None else os.stat(layout.metadata).st_ino
+def _store(layout: RunLayout) -> Optional[int]:
+    try:
+        return os.stat(layout.metadata).st_ino
+    except OSError:
+        return None
 
 
 def _store_has_run(layout: RunLayout, run_id: str) -> bool:
@@ -143,8 +137,10 @@ def forget(layout: RunLayout) -> None:
         pass
 
 
-def lookup(layout: RunLayout, inputs: str) -> Optional[Previous]:
+def lookup(layout: RunLayout, inputs: Optional[str]) -> Optional[Previous]:
     """The last completed run, if nothing that decides a run's result changed since."""
+    if inputs is None:
+        return None
     try:
         record = json.loads(Path(layout.last_run).read_text())
         previous = Previous(**record["outcome"])
@@ -155,9 +151,9 @@ def lookup(layout: RunLayout, inputs: str) -> Optional[Previous]:
     return previous if same and _store_has_run(layout, previous.run_id) else None
 
 
-def record(layout: RunLayout, inputs: str, previous: Previous) -> None:
+def record(layout: RunLayout, inputs: Optional[str], previous: Previous) -> None:
     """After a completed run: the key the next run compares with (written atomically)."""
-    if previous.status not in REPEATABLE:
+    if inputs is None or previous.status not in REPEATABLE:
         return
     content = {"inputs": inputs, "serving": serving_key(layout), "store": _store(layout),
                "outcome": dataclasses.asdict(previous)}
