@@ -23,6 +23,7 @@ from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
 from pipeline.lineage.store import EXECUTED, Store, custom, open_store, sqlite_connection
+from pipeline.local.beam_mode import local_args
 from pipeline.local.lock import Holder, run_lock
 from pipeline.local.runner import Listener, LocalRunner, RunResult
 from pipeline.pipeline import create_pipeline
@@ -73,6 +74,7 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
     with contextlib.nullcontext() if lock_held else run_lock(
             paths.lock, run_id, wait=wait, on_wait=on_wait):
         connection = sqlite_connection(paths.metadata)
+        beam_args = local_args(cfg.beam_args, beam_args)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
             data_path=data_path, metadata_connection_config=connection, beam_args=beam_args)
