@@ -12,7 +12,21 @@ import os
 from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+from tfx.components import (
+    Evaluator,
+    ExampleValidator,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+    Tuner,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components.atomic_pusher.component import AtomicPusher
 from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
@@ -39,7 +53,7 @@ STAGE_FN = "pipeline.lineage.model_card.stage"
 
 
 def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
-                      ) -> tuple[str, tfx.proto.Input]:
+                      ) -> tuple[str, example_gen_pb2.Input]:
     """ExampleGen's input_base and glob for a CSV file or a directory of CSVs."""
     path = cfg.resolve(data_path or cfg.data.path)
     if "://" not in path and not os.path.exists(path):
@@ -48,13 +62,13 @@ def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
         base, pattern = path, cfg.data.pattern or "*"
     else:
         base, pattern = os.path.dirname(path), os.path.basename(path)
-    return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split",
+    return base, example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split",
                                                                pattern=pattern)])
 
 
 def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
-                    ) -> tuple[CsvIngest, tfx.components.StatisticsGen,
-                               tfx.components.SchemaGen]:
+                    ) -> tuple[CsvIngest, StatisticsGen,
+                               SchemaGen]:
     """How data enters: CSV to split tf.Examples, statistics, an inferred schema.
 
     CsvIngest is CsvExampleGen (and keeps its node id) with `data.na_values`
@@ -64,16 +78,16 @@ def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
     example_gen = CsvIngest(
         input_base=input_base,
         input_config=input_config,
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
             for name, buckets in cfg.data.split.items()])),
         na_values=cfg.data.na_values,
         label_column=cfg.label.column,
         label_missing=cfg.label.missing).with_id("CsvExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"])
     # What the data says now: a draft for new datasets, a diff for curated ones.
-    inferred_schema = tfx.components.SchemaGen(
+    inferred_schema = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     return example_gen, statistics_gen, inferred_schema
 
@@ -85,9 +99,9 @@ def create_schema_draft_pipeline(
     data_path: Optional[str] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The data stage alone, for drafting a schema before one is curated."""
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=f"{cfg.pipeline_name}-schema-draft",
         pipeline_root=pipeline_root,
         components=list(data_components(cfg, data_path)),
@@ -106,7 +120,7 @@ def create_pipeline(
     schema_path: Optional[str] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The full DAG: data in, validated, transformed, trained, evaluated, pushed."""
     schema_file = schema_path or cfg.schema_path
     if "://" not in schema_file and not os.path.exists(schema_file):
@@ -117,8 +131,8 @@ def create_pipeline(
     custom_config = inputs.to_custom_config()
 
     example_gen, statistics_gen, inferred_schema = data_components(cfg, data_path)
-    schema = tfx.components.ImportSchemaGen(schema_file=schema_file)
-    example_validator = tfx.components.ExampleValidator(
+    schema = ImportSchemaGen(schema_file=schema_file)
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
@@ -130,10 +144,10 @@ def create_pipeline(
     if cfg.drift_check.enabled:
         # The statistics of the data that trained the model now served (none
         # on a first run, or when they are this run's own statistics).
-        drift_baseline = tfx.dsl.Resolver(
+        drift_baseline = Resolver(
             strategy_class=ServedStatisticsStrategy,
-            pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
-            statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+            pushed_model=Channel(type=standard_artifacts.PushedModel),
+            statistics=Channel(type=standard_artifacts.ExampleStatistics),
             current=statistics_gen.outputs["statistics"],
         ).with_id("drift_baseline_resolver")
         drift_check = DriftCheck(
@@ -148,7 +162,7 @@ def create_pipeline(
         drift_nodes = [drift_baseline, drift_check]
         gates.append(drift_check)
 
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -168,34 +182,34 @@ def create_pipeline(
     hyperparameters = None
     if cfg.tuning.enabled:
         # A search over the training keys; the Trainer trains with the best trial.
-        tuner = tfx.components.Tuner(
+        tuner = Tuner(
             tuner_fn=TUNER_FN,
             examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema.outputs["schema"],
-            train_args=tfx.proto.TrainArgs(num_steps=cfg.tuning.train_steps),
-            eval_args=tfx.proto.EvalArgs(num_steps=cfg.tuning.eval_steps),
+            train_args=trainer_pb2.TrainArgs(num_steps=cfg.tuning.train_steps),
+            eval_args=trainer_pb2.EvalArgs(num_steps=cfg.tuning.eval_steps),
             custom_config={**custom_config,
                            TUNING_KEY: cfg.tuning.model_dump(mode="json")})
         tuning_nodes = [tuner]
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
         hyperparameters=hyperparameters,
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.training.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.training.eval_steps),
+        train_args=trainer_pb2.TrainArgs(num_steps=cfg.training.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=cfg.training.eval_steps),
         custom_config=custom_config)
 
     # The model now served, unless it is the candidate itself: an unchanged
     # re-run then has the inputs of the run that pushed, and is cached.
-    baseline = tfx.dsl.Resolver(
+    baseline = Resolver(
         strategy_class=ServedModelStrategy,
-        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        pushed_model=Channel(type=standard_artifacts.PushedModel),
+        model=Channel(type=standard_artifacts.Model),
         candidate=trainer.outputs["model"],
     ).with_id("served_model_resolver")
 
@@ -210,7 +224,7 @@ def create_pipeline(
         sample_nodes = [eval_sample]
         eval_examples = eval_sample.outputs["sample"]
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=eval_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
@@ -248,14 +262,14 @@ def create_pipeline(
         evaluation=evaluator.outputs["evaluation"],
         version_facts=version_facts(cfg, data_path),
         stage_fn=STAGE_FN,
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),
         # models.config (labels) and retention after each push.
         custom_config={"model_name": cfg.serving.model_name,
                        "keep_versions": cfg.serving.keep_versions},
     ).with_id("Pusher")
 
-    tfx_pipeline = tfx.dsl.Pipeline(
+    tfx_pipeline = Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, inferred_schema, schema,
@@ -289,7 +303,7 @@ def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
     }, sort_keys=True)
 
 
-def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:
+def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
     """Node id -> the project code it runs (modules and packages, see pipeline.digest).
 
     A custom component runs its own package (`components.<name>`); a node
@@ -299,7 +313,7 @@ def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:
     """
     entries: dict[str, set[str]] = {}
     for node in tfx_pipeline.components:  # topologically sorted
-        if isinstance(node, tfx.dsl.Resolver):
+        if isinstance(node, Resolver):
             continue  # never cached: resolved afresh on every run
         own: set[str] = set()
         module = type(node).__module__
@@ -316,7 +330,7 @@ def code_entries(tfx_pipeline: tfx.dsl.Pipeline) -> dict[str, list[str]]:
     return {node_id: sorted(found) for node_id, found in entries.items()}
 
 
-def add_code_digests(tfx_pipeline: tfx.dsl.Pipeline) -> None:
+def add_code_digests(tfx_pipeline: Pipeline) -> None:
     """Each node's code digest into its execution properties: part of its cache key."""
     by_id = {node.id: node for node in tfx_pipeline.components}
     for node_id, entries in code_entries(tfx_pipeline).items():
