@@ -10,10 +10,11 @@ the same split) with two steps added:
 The user's file is never edited.
 
 The examples are made columnar, a block of rows at a time (columnar.py),
-rather than by TFX's per-row path (rowwise.py), which parses and builds every
-example in Python and, on the in-memory Beam runner, holds the whole data set
-in memory (type inference is a side input of the conversion, and WriteSplit
-reshuffles everything before writing).  The artifact's split names, payload
+rather than by TFX's per-row path (tests/csv_ingest_rowwise.py keeps it as the
+tests' reference), which parses and builds every example in Python and, on
+the in-memory Beam runner, holds the whole data set in memory (type inference
+is a side input of the conversion, and WriteSplit reshuffles everything before
+writing).  The artifact's split names, payload
 and file format properties are set by TFX's executor as before; the splits
 are written by the Beam transform itself, so TFX's WriteSplit gets nothing.
 """

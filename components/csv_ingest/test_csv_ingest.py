@@ -3,7 +3,7 @@ tokens become missing, numeric columns stay numeric, rows without a label are
 dropped and counted or rejected, and a header-only file does not crash.
 
 The columnar executor is checked against the per-row one it replaced
-(rowwise.py: TFX's CsvExampleGen path plus the same two steps): the same
+(tests/csv_ingest_rowwise.py: TFX's CsvExampleGen path plus the same two steps): the same
 examples in the same splits, on the taxi CSV and on CSVs made of edge cases;
 and its serialized examples are the bytes TFX hashes to split them."""
 import collections
@@ -29,8 +29,8 @@ from components.csv_ingest.columnar import as_bytes, splitter
 from components.csv_ingest.component import CsvIngest, custom_config
 from components.csv_ingest.example_bytes import Column, serialize
 from components.csv_ingest.executor import DROPPED_PROPERTY, Executor, settings
-from components.csv_ingest.rowwise import RowwiseExecutor, mark_missing
 from components.data_gate.component import DataRejectedError
+from tests.csv_ingest_rowwise import RowwiseExecutor, mark_missing
 
 CSV = """bill,island,species
 39.1,Biscoe,Adelie

@@ -1,4 +1,5 @@
-"""The per-row CsvIngest executor that executor.py replaced, kept as its reference.
+"""The per-row CsvIngest executor that components/csv_ingest/executor.py replaced,
+kept beside the tests as the reference they compare it with.
 
 TFX's CsvExampleGen Beam path (Python csv parsing, a global type-inference
 combine used as a side input, tf.Example built per row, WriteSplit's
