@@ -158,9 +158,11 @@ class EvaluationConfig(_Strict):
     metrics: Optional[list[str]] = None
     thresholds: list[Threshold] = Field(default_factory=list)
     # Slices larger than this are sampled for the Evaluator, the rest kept whole,
-    # and metrics weighted to stand for the whole split (components/eval_sample);
-    # null evaluates every example. The run summary says when it sampled.
-    sample_above: Optional[int] = Field(default=5000, ge=100)
+    # and metrics weighted to stand for the whole split (components/eval_sample).
+    # Off (null) by default: sampled metrics are estimates, off by about
+    # sqrt(r(1-r)/n) for a rate r from n examples of its class.
+    # The run summary says when it sampled.
+    sample_above: Optional[int] = Field(default=None, ge=100)
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvaluationConfig":

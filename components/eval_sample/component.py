@@ -2,8 +2,10 @@
 
 TFMA's cost is per example and per slice (each metric combines every example
 of every slice it is in), so on a large eval split the Evaluator dominates a
-run. Above `above` examples a slice needs no more to measure rates to about
-+-0.01, so each example is kept with probability
+run. Sampling each slice down to about `above` examples bounds that cost at
+the price of a sampling error (a rate r measured on n examples of its class
+is off by about sqrt(r(1-r)/n)), which is why the pipeline samples only when
+the config sets `evaluation.sample_above`. Each example is kept with probability
     p = max over the slices it is in (overall included) of min(1, above / slice size)
 and carries the weight 1/p in `weight_feature`, with which TFMA computes
 every metric (Horvitz-Thompson): each slice's metrics estimate those of the
@@ -11,9 +13,13 @@ whole split, and a slice smaller than `above` keeps every one of its examples
 (p = 1). While no slice is larger than `above` nothing is dropped and every
 weight is 1, so the metrics are exactly those of the whole split.
 
-Which examples are kept is a hash of each example's bytes, so a re-run keeps
-the same ones. The sample's size and the split's are custom properties of the
-output (`examples_in_split`, `examples_kept`), which the run summary prints.
+Which examples are kept is a hash of each example's bytes and its position in
+the split, so a re-run keeps the same ones, and identical rows (a resampled or
+duplicated CSV) are kept or dropped each on its own, not all together: a hash
+of the bytes alone made 100 copies of a row one draw, and the estimates' error
+that of a sample a hundred times smaller. The sample's size and the split's
+are custom properties of the output (`examples_in_split`, `examples_kept`),
+which the run summary prints.
 """
 
 import functools
@@ -71,8 +77,9 @@ def keep_probability(keys: list[tuple], sizes: Counter, above: int) -> float:
     return max(min(1.0, above / sizes[key]) for key in keys)
 
 
-def _uniform(record: bytes) -> float:
-    return int.from_bytes(hashlib.sha256(record).digest()[:8], "big") / 2.0 ** 64
+def _uniform(record: bytes, position: int) -> float:
+    digest = hashlib.sha256(position.to_bytes(8, "big") + record).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,7 +100,7 @@ def sample_split(uri: str, out_uri: str, split: str, slices: list[list[str]], ab
     for batch in _records(uri, split):
         for keys in _slice_keys(batch, slices):
             sizes.update(keys)
-    total, kept = sizes[()], 0
+    total, kept, position = sizes[()], 0, 0
     out_dir = os.path.join(out_uri, f"Split-{split}")
     fileio.makedirs(out_dir)
     options = tf.io.TFRecordOptions(compression_type="GZIP")
@@ -102,7 +109,8 @@ def sample_split(uri: str, out_uri: str, split: str, slices: list[list[str]], ab
         for batch in _records(uri, split):
             for record, keys in zip(batch, _slice_keys(batch, slices)):
                 p = keep_probability(keys, sizes, above)
-                if p >= 1.0 or _uniform(record) < p:
+                position += 1
+                if p >= 1.0 or _uniform(record, position) < p:
                     writer.write(record + weight_entry(weight_feature, 1.0 / p))
                     kept += 1
     return total, kept

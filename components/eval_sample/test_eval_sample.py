@@ -61,3 +61,19 @@ def test_nothing_is_dropped_while_no_slice_is_large(split):
     rows = read(str(tmp / "out"))
     assert total == kept == len(rows) == 3000
     assert {w for _, _, w, _ in rows} == {1.0}
+
+
+def test_identical_rows_are_drawn_each_on_its_own(tmp_path):
+    # 100 copies of each of 30 rows: a draw per distinct row would keep whole
+    # groups of 100, and the weighted count would miss the split's by far more.
+    records = [example("a", i) for i in range(30) for _ in range(100)]
+    os.makedirs(tmp_path / "in" / "Split-eval")
+    with tf.io.TFRecordWriter(str(tmp_path / "in" / "Split-eval" / "data.gz"),
+                              tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for r in records:
+            w.write(r)
+    sample_split(str(tmp_path / "in"), str(tmp_path / "out"), "eval", [["kind"]], 1500, WEIGHT)
+    rows = read(str(tmp_path / "out"))
+    per_row = {i: sum(1 for r in rows if r[1] == i) for i in range(30)}
+    assert all(20 <= n <= 80 for n in per_row.values())  # about half of each row's 100
+    assert abs(sum(r[2] for r in rows) - 3000) < 0.1 * 3000

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-         "DataGate", "Transform", "Trainer", "served_model_resolver", "EvalSample", "Evaluator",
+         "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
          "Pusher", "drift_baseline_resolver", "DriftCheck", "ServingCheck"}
 RESOLVERS = {"served_model_resolver", "drift_baseline_resolver"}
 
