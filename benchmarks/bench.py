@@ -23,14 +23,13 @@ import tempfile
 import time
 from typing import Any, Optional
 
-from benchmarks.chart import Series, svg_chart
 from benchmarks.memory import TreeSampler, Window, outside_windows, peaks_by_window
+from benchmarks.report import growth_chart, print_report, targets
 from pipeline.layout import RunLayout
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MIB_PER_GIB = 1024.0
 PEER_SCRIPT = """
 import os, sys
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
@@ -203,87 +202,6 @@ def summary_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "peak_mib": max(r["outside_components"]["peak_mib"] for r in runs)}}
 
 
-def ratio(a: float, b: float) -> float:
-    return a / b if b and b == b else float("nan")
-
-
-def print_components(columns: dict[str, dict[str, Any]]) -> None:
-    """One row per component (in the order ours ran, then the peer's others):
-    seconds and peak MiB per column."""
-    ordered = sorted(columns, key=lambda k: not k.startswith("ours"))
-    comps = list(dict.fromkeys(c for k in ordered for c in columns[k]["components"]))
-    print(f"  {'component':<32}" + "".join(f"{k + ' s':>14}{'MiB':>7}" for k in columns))
-    rows = [(c, [(t["components"].get(c), t["component_peak_mib"].get(c))
-                 for t in columns.values()]) for c in comps]
-    rows.append(("(no component running)", [(t["outside_components"]["seconds"],
-                                              t["outside_components"]["peak_mib"])
-                                             for t in columns.values()]))
-    for name, cells in rows:
-        print(f"  {name:<32}" + "".join(f"{s:>14.1f}{m:>7.0f}" if s is not None
-                                        else f"{'-':>14}{'-':>7}" for s, m in cells))
-
-
-def targets(table: dict[str, Any], scaled: dict[str, Any], quality: dict[str, Any],
-            latency: dict[str, float]) -> list[dict[str, Any]]:
-    """Each target with its figure and whether it is met (None: not run)."""
-    cold = table["ours_cold"]["seconds"]
-    out = []
-
-    def add(name: str, figure: str, passed: Optional[bool]) -> None:
-        out.append({"target": name, "figure": figure, "passed": passed})
-
-    name = "cold run <= 0.3x TFX's example, AUC >= example's - 0.005"
-    if "peer" in table:
-        x, ours, peer = ratio(cold, table["peer"]["seconds"]), quality["ours_auc"], \
-            quality["peer_auc"]
-        add(name, f"{x:.2f}x, AUC {ours:.4f} vs {peer:.4f}", x <= 0.3 and ours >= peer - 0.005)
-    else:
-        add(name, "not run", None)
-    for key, bound, mem in (("x100", 5.0, 3.0), ("x10", 2.0, None)):
-        name = f"{key[1:]}x data <= {bound:g}x cold" + (f", peak RSS <= {mem:g} GiB" if mem else "")
-        run = scaled.get(key)
-        if run is None:
-            add(name, "not run", None)
-        elif run["exit_code"] != 0:
-            add(name, f"failed (exit {run['exit_code']})", False)
-        else:
-            x, gib = ratio(run["seconds"], cold), run["peak_mib"] / MIB_PER_GIB
-            add(name, f"{x:.2f}x" + (f", peak {gib:.2f} GiB" if mem else ""),
-                x <= bound and (mem is None or gib <= mem))
-    x = ratio(table["ours_cached"]["seconds"], cold)
-    add("unchanged re-run <= 0.15x cold", f"{x:.2f}x", x <= 0.15)
-    p50 = latency["batch1_p50_ms"]
-    add("serving batch-1 p50 <= 0.5 ms", f"{p50:.2f} ms", p50 <= 0.5)
-    return out
-
-
-def growth_chart(results: dict[str, Any], top: int = 5) -> str:
-    """Wall seconds against rows: ours, the peer, and our costliest components."""
-    table, rows = results["table"], results["rows"]
-
-    def points(base: Optional[dict], scaled: dict[str, Any], pick) -> list[tuple[float, float]]:
-        found = [(rows, pick(base))] if base else []
-        return found + [(r["rows"], pick(r)) for r in scaled.values() if r["exit_code"] == 0]
-
-    ours = [table["ours_cold"]] + [r for r in results["scaled"].values() if r["exit_code"] == 0]
-    cost: dict[str, float] = {}
-    for run in ours:
-        for c, sec in run["components"].items():
-            cost[c] = cost.get(c, 0.0) + sec
-    series = [Series("ours, total", points(table["ours_cold"], results["scaled"],
-                                          lambda r: r["seconds"]))]
-    if "peer" in table or results["peer_scaled"]:
-        series.append(Series("TFX example, total", points(
-            table.get("peer"), results["peer_scaled"], lambda r: r["seconds"])))
-    for c in sorted(cost, key=cost.get, reverse=True)[:top]:
-        series.append(Series(f"ours, {c}", points(
-            table["ours_cold"], results["scaled"], lambda r: r["components"].get(c, 0.0)),
-            dashed=True))
-    return svg_chart(series, f"Wall time against data size ({results['cores']} cores; "
-                     f"1x: median of {len(results['repeats'])}, other sizes: one run)",
-                     "rows of data (log scale)", "wall seconds (log scale)")
-
-
 def run_scales(args: argparse.Namespace, source: str, work: str
                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One run per scale on data resampled to that size: ours, and the peer's if asked."""
@@ -306,40 +224,6 @@ def run_scales(args: argparse.Namespace, source: str, work: str
                 print(run["output"][-3000:], file=sys.stderr)
             into[f"x{s:g}"] = {"rows": n, **{k: v for k, v in run.items() if k != "output"}}
     return scaled, peer_scaled
-
-
-def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
-    table, quality, latency = results["table"], results["quality"], results["serving"]
-    peer_s = table["peer"]["seconds"] if "peer" in table else float("nan")
-    cold_s = table["ours_cold"]["seconds"]
-    print(f"\nBenchmark on {results['cores']} cores, {results['rows']} rows, "
-          f"median of {args.repeat} (peak MiB: the process tree's RSS):")
-    print(f"{'':<14}{'wall s':>9}{'x peer':>8}{'x cold':>8}{'peak MiB':>10}"
-          f"{'1 proc MiB':>12}   runs")
-    for k, t in table.items():
-        print(f"{k:<14}{t['seconds']:>9.1f}{ratio(t['seconds'], peer_s):>8.2f}"
-              f"{ratio(t['seconds'], cold_s):>8.2f}{t['peak_mib']:>10.0f}"
-              f"{t['max_process_mib']:>12.0f}   {t['all_seconds']}")
-    print("\nPer component (median s, peak MiB):")
-    print_components(table)
-    for key in sorted(set(results["scaled"]) | set(results["peer_scaled"]),
-                      key=lambda k: float(k[1:])):
-        runs = {name: at[key] for name, at in (("ours", results["scaled"]),
-                                                ("peer", results["peer_scaled"])) if key in at}
-        print(f"\nScale {key} ({next(iter(runs.values()))['rows']:,} rows, one run each):")
-        print(f"{'':<14}{'wall s':>9}{'x cold':>8}{'peak MiB':>10}{'1 proc MiB':>12}   exit")
-        for name, r in runs.items():
-            print(f"{name:<14}{r['seconds']:>9.1f}{ratio(r['seconds'], cold_s):>8.2f}"
-                  f"{r['peak_mib']:>10.0f}{r['max_process_mib']:>12.0f}   {r['exit_code']}")
-        print_components(runs)
-    print(f"\nEval AUC on the same {quality['eval_examples']} eval examples: "
-          f"ours {quality['ours_auc']:.4f}" + (
-              f", peer {quality['peer_auc']:.4f}" if quality["peer_auc"] is not None else ""))
-    print("Serving signature: " + ", ".join(f"{k} {v:.2f}" for k, v in latency.items()))
-    print("Targets:")
-    for t in results["targets"]:
-        verdict = {True: "pass", False: "FAIL", None: ""}[t["passed"]]
-        print(f"  {t['target']:<58} {t['figure']:<30} {verdict}".rstrip())
 
 
 def main(argv: Optional[list[str]] = None) -> int:
