@@ -2,9 +2,11 @@
 
 Beam's direct runner either runs every step in this process (in-memory) or
 starts worker processes for each Beam step (multi-processing). Starting the
-workers costs about 30 s per step on this project's data, and a step gains at
-most the number of cores from them, so multi-processing pays only where a
-step's work is large and there are cores to share it. The run header prints
+workers costs about 10-15 s per step on this project's data (measured with the
+environment byte-compiled; 30 s before, when every worker compiled TensorFlow
+from source), and a step gains at most the number of cores from them, so
+multi-processing pays only where a step's work is large and there are cores
+to share it. The run header prints
 the choice and its reason; `beam_args` in the config overrides it.
 
 Whatever the mode, `with_code_in_place` names the project's setup.py as the
@@ -44,7 +46,7 @@ def choose(configured: Optional[list[str]], size: int,
         return list(configured), "beam_args in the config"
     cores = cores or os.cpu_count() or 1
     if cores <= MIN_CORES:
-        return IN_MEMORY, (f"in-memory: {cores} cores, where worker start-up (about 30 s "
+        return IN_MEMORY, (f"in-memory: {cores} cores, where worker start-up (about 10-15 s "
                            f"per Beam step) costs more than a second process gains")
     if size < MULTI_PROCESSING_BYTES:
         return IN_MEMORY, (f"in-memory: {_size(size)} of CSV is done in one process before "
