@@ -13,9 +13,10 @@ import datetime
 import os
 from typing import Any, Optional
 
-from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
+from pipeline.config import PipelineConfig
 from pipeline.errors import TfxpError
 from pipeline.layout import RunLayout
+from pipeline.local.beam_mode import local_args
 
 EXAMPLES_SPLIT = "data"
 
@@ -82,7 +83,7 @@ def run(cfg: PipelineConfig, layout: RunLayout, job: Job, kind: str, nodes: list
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name=f"{cfg.pipeline_name}-{kind}", pipeline_root=layout.pipeline_root,
         components=nodes, enable_cache=False, metadata_connection_config=connection,
-        beam_pipeline_args=list(cfg.beam_args or IN_MEMORY_BEAM_ARGS))
+        beam_pipeline_args=local_args(cfg.beam_args))
     facts = run_provenance(cfg, data_path)
     result = LocalRunner(run_id=job.run_id).run(pipeline)
     store = Store(open_store(connection))
