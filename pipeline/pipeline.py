@@ -62,13 +62,12 @@ def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
         base, pattern = path, cfg.data.pattern or "*"
     else:
         base, pattern = os.path.dirname(path), os.path.basename(path)
-    return base, example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split",
-                                                               pattern=pattern)])
+    return base, example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
 
 
 def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
-                    ) -> tuple[CsvIngest, StatisticsGen,
-                               SchemaGen]:
+                    ) -> tuple[CsvIngest, StatisticsGen, SchemaGen]:
     """How data enters: CSV to split tf.Examples, statistics, an inferred schema.
 
     CsvIngest is CsvExampleGen (and keeps its node id) with `data.na_values`

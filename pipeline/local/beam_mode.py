@@ -6,8 +6,8 @@ workers costs about 10-15 s per step on this project's data (measured with the
 environment byte-compiled; 30 s before, when every worker compiled TensorFlow
 from source), and a step gains at most the number of cores from them, so
 multi-processing pays only where a step's work is large and there are cores
-to share it. The run header prints
-the choice and its reason; `beam_args` in the config overrides it.
+to share it. The run header prints the choice and its reason; `beam_args` in
+the config overrides it.
 
 Whatever the mode, `with_code_in_place` names the project's setup.py as the
 workers' dependency, so that TFX does not package itself for them.
