@@ -119,8 +119,14 @@ def create_pipeline(
     schema_path: Optional[str] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
+    step_beam_args: Optional[dict[str, list[str]]] = None,
 ) -> Pipeline:
-    """The full DAG: data in, validated, transformed, trained, evaluated, pushed."""
+    """The full DAG: data in, validated, transformed, trained, evaluated, pushed.
+
+    `step_beam_args` (by node id) are added after the run's `beam_args` for
+    those nodes: a local run gives the steps that read every example worker
+    processes where the data is large enough (pipeline/local/beam_mode.py).
+    """
     schema_file = schema_path or cfg.schema_path
     if "://" not in schema_file and not os.path.exists(schema_file):
         raise ConfigError(
@@ -278,6 +284,9 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None
                                 else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
+    for node in tfx_pipeline.components:
+        if node.id in (step_beam_args or {}):
+            node.with_beam_pipeline_args(step_beam_args[node.id])
     add_code_digests(tfx_pipeline)
     return tfx_pipeline
 

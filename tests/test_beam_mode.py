@@ -5,8 +5,9 @@ import pytest
 
 from pipeline.local.beam_mode import (
     IN_MEMORY,
-    MULTI_PROCESSING_BYTES,
+    SCAN_BYTES,
     SETUP_FILE,
+    Mode,
     choose,
     local_args,
     with_code_in_place,
@@ -14,24 +15,47 @@ from pipeline.local.beam_mode import (
 
 
 def test_configured_args_are_kept():
-    args, why = choose(["--direct_running_mode=multi_processing"], 10, cores=2)
-    assert args == ["--direct_running_mode=multi_processing"] and "config" in why
+    mode = choose(["--direct_running_mode=multi_processing"], 10 * 2**30, cores=2)
+    assert mode == Mode(["--direct_running_mode=multi_processing"], {},
+                        "beam_args in the config")
 
 
-def test_two_cores_stay_in_memory_whatever_the_size():
-    args, why = choose(None, 10 * MULTI_PROCESSING_BYTES, cores=2)
-    assert args == IN_MEMORY and "2 cores" in why
+def test_small_data_stays_in_memory():
+    mode = choose(None, 2 * 2**20, cores=16)
+    assert mode.args == IN_MEMORY and mode.step_args == {}
+    assert "2 MiB" in mode.why and "in-memory" in mode.why
 
 
-def test_small_data_stays_in_memory_on_many_cores():
-    args, why = choose(None, 185 * 2**20, cores=16)
-    assert args == IN_MEMORY and "185 MiB" in why
+def test_one_core_stays_in_memory_whatever_the_size():
+    assert choose(None, 10 * 2**30, cores=1) == Mode(IN_MEMORY, {}, "in-memory: 1 core")
 
 
-def test_large_data_on_many_cores_uses_every_core():
-    args, why = choose(None, 2 * MULTI_PROCESSING_BYTES, cores=8)
-    assert args == ["--direct_running_mode=multi_processing", "--direct_num_workers=8"]
-    assert "8 workers" in why
+def test_each_scanning_step_gets_workers_from_its_own_size():
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    just_under = min(SCAN_BYTES.values()) - 1
+    assert choose(None, just_under, cores=2).step_args == {}
+    mode = choose(None, SCAN_BYTES["Evaluator"], cores=2)
+    assert mode.args == IN_MEMORY
+    assert mode.step_args == {step: workers for step, bound in SCAN_BYTES.items()
+                              if bound <= SCAN_BYTES["Evaluator"]}
+    assert "Evaluator on 2 worker processes" in mode.why
+    everything = choose(None, max(SCAN_BYTES.values()), cores=8).step_args
+    assert set(everything) == {"StatisticsGen", "Transform", "Evaluator"}
+    assert everything["Transform"][-1] == "--direct_num_workers=8"
+
+
+def test_a_step_s_args_come_after_the_run_s_in_its_executor():
+    # Beam reads the last of a repeated flag: the step's mode wins over the run's.
+    from pipeline.config import load_config
+    from pipeline.pipeline import create_pipeline
+
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    nodes = {c.id: c for c in create_pipeline(
+        load_config(), pipeline_root="/nonexistent/root", serving_dir="/nonexistent/serving",
+        beam_args=local_args(None), step_beam_args={"Evaluator": workers}).components}
+    assert nodes["Evaluator"].executor_spec.beam_pipeline_args == [
+        *local_args(None), *workers]
+    assert nodes["Transform"].executor_spec.beam_pipeline_args == local_args(None)
 
 
 def test_local_args_name_the_project_as_the_workers_code():

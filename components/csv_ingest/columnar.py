@@ -6,16 +6,21 @@ Each input file is one Beam element, streamed twice in Arrow blocks
 split, as CsvExampleGen infers them over all rows), then to type each block,
 serialize its rows (example_bytes.py: the bytes TFX hashes), put each row in
 its split by _PartitionFn's hash, and write it to that split's
-`data_tfrecord-<file>-of-<files>.gz` (tfrecord_gzip.py), compressing in a
+`data_tfrecord-<shard>-of-<shards>.gz` (tfrecord_gzip.py), compressing in a
 background thread.  Nothing is held beyond a few blocks per worker: no side
 input of rows, no shuffle of the data set.
 
 Shuffling: rows are shuffled within each block only (numpy, seeded by the
-file's index and the block's number, so the output is deterministic); TFX's
+file's first shard and the block's number, so the output is deterministic); TFX's
 WriteSplit shuffles the whole split, which needs all of it at once.
 
 Parallelism is one worker per input file; files are not split into byte
-ranges (quoted fields may span lines).  A file's outputs are written under a
+ranges (quoted fields may span lines).  A file of more than SHARD_BYTES is
+written to several shards per split (shard_count), its rows dealt out
+_RECORDS_AT_ONCE at a time: each shard is a unit of work that Beam's
+multi-processing runner hands to a worker in the steps that read the
+examples (StatisticsGen, Transform, Evaluator); one file would keep them all
+on one worker.  A file's outputs are written under a
 temporary name and renamed when complete, so a retried element overwrites,
 never duplicates.
 """
@@ -44,6 +49,13 @@ from components.csv_ingest.example_bytes import Column, serialize
 
 COUNT_PREFIX = "dropped-label-rows-"
 _RECORDS_AT_ONCE = 16384  # serialized records turned into Python bytes at a time
+SHARD_BYTES = 8 << 20  # CSV bytes per output shard: the 15k-row taxi CSV (2 MiB) is one
+MAX_SHARDS = 16  # per input file: more cores than this are rare on one machine
+
+
+def shard_count(size: int) -> int:
+    """Output shards per split for an input file of `size` bytes."""
+    return max(1, min(MAX_SHARDS, -(-size // SHARD_BYTES)))
 
 
 class Plan(NamedTuple):
@@ -158,22 +170,26 @@ class _WriteExamples(beam.DoFn):
     """Streams a file into its examples, written straight to their splits' files."""
 
     def __init__(self, plan: Plan, split_dirs: Sequence[str], buckets: Sequence[int],
-                 split_config: example_gen_pb2.SplitConfig, work_dir: str, num_files: int):
+                 split_config: example_gen_pb2.SplitConfig, work_dir: str, num_shards: int):
         self._plan = plan
         self._split_dirs = list(split_dirs)
         self._buckets = list(buckets)
         self._split_config = split_config
         self._work_dir = work_dir
-        self._num_files = num_files
+        self._num_shards = num_shards
         self._tag = uuid.uuid4().hex
 
     def setup(self) -> None:
         self._split_of = splitter(self._buckets, self._split_config)
 
-    def _write(self, records: pa.Array, writers: list[tfrecord_gzip.Writer]) -> None:
-        """Each record to the writer of its split."""
+    def _write(self, records: pa.Array, shards: list[list[tfrecord_gzip.Writer]],
+               dealt: int) -> int:
+        """Each record to the writer of its split, in the shard whose turn it is;
+        returns how many chunks have been dealt."""
         for start in range(0, len(records), _RECORDS_AT_ONCE):
             part = records.slice(start, _RECORDS_AT_ONCE)
+            writers = shards[dealt % len(shards)]
+            dealt += 1
             chunk = as_bytes(part)
             crcs = np.fromiter(map(tfrecord_gzip.crc32c, chunk), np.uint32, len(chunk))
             if len(writers) == 1:
@@ -183,15 +199,17 @@ class _WriteExamples(beam.DoFn):
             for split, writer in enumerate(writers):
                 chosen = np.flatnonzero(splits == split)
                 writer.write(part.take(pa.array(chosen)), crcs[chosen])
+        return dealt
 
-    def process(self, element: tuple[int, str], kinds: list[int]) -> Iterator[int]:
-        index, path = element
-        name = f"{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{index:05d}-of-{self._num_files:05d}.gz"
+    def process(self, element: tuple[str, int, int], kinds: list[int]) -> Iterator[int]:
+        path, first, count = element
+        names = [f"{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{first + shard:05d}-of-"
+                 f"{self._num_shards:05d}.gz" for shard in range(count)]
         attempt = uuid.uuid4().hex
-        temps = [os.path.join(self._work_dir, f"{attempt}-{i}-{name}")
-                 for i in range(len(self._split_dirs))]
-        writers = [tfrecord_gzip.Writer(t) for t in temps]
-        dropped = 0
+        temps = [[os.path.join(self._work_dir, f"{attempt}-{i}-{name}")
+                  for i in range(len(self._split_dirs))] for name in names]
+        shards = [[tfrecord_gzip.Writer(t) for t in shard] for shard in temps]
+        dropped, dealt = 0, 0
         try:
             for number, (values, gaps, block_dropped) in enumerate(blocks(path, self._plan)):
                 dropped += block_dropped
@@ -200,15 +218,16 @@ class _WriteExamples(beam.DoFn):
                     continue
                 columns = [typed(*c) for c in zip(self._plan.columns,
                                                    map(ColumnType, kinds), values, gaps)]
-                order = np.random.default_rng([index, number]).permutation(rows)
-                self._write(serialize(columns, rows, order), writers)
+                order = np.random.default_rng([first, number]).permutation(rows)
+                dealt = self._write(serialize(columns, rows, order), shards, dealt)
         finally:
-            for writer in writers:
+            for writer in (w for shard in shards for w in shard):
                 writer.close()
-        for temp, split_dir in zip(temps, self._split_dirs):
-            fileio.rename(temp, os.path.join(split_dir, name), overwrite=True)
-        count = os.path.join(self._work_dir, f"{COUNT_PREFIX}{self._tag}-{index}")
-        with fileio.open(count, "w") as f:
+        for name, shard in zip(names, temps):
+            for temp, split_dir in zip(shard, self._split_dirs):
+                fileio.rename(temp, os.path.join(split_dir, name), overwrite=True)
+        counted = os.path.join(self._work_dir, f"{COUNT_PREFIX}{self._tag}-{first}")
+        with fileio.open(counted, "w") as f:
             f.write(str(dropped))
         yield dropped
 
@@ -240,12 +259,15 @@ class CsvToSplits(beam.PTransform):
                  | "TypeFiles" >> beam.Create(files)
                  | "InferTypes" >> beam.ParDo(_InferTypes(plan))
                  | "MergeTypes" >> beam.CombineGlobally(_MergeTypes(len(columns))))
+        counts = [shard_count(tf.io.gfile.stat(name).length) for name in files]
+        firsts = np.cumsum([0, *counts]).tolist()
         return (pipeline
-                | "Files" >> beam.Create(list(enumerate(files)))
+                | "Files" >> beam.Create(list(zip(files, firsts, counts)))
                 | "Write" >> beam.ParDo(
                     _WriteExamples(plan, self._split_dirs, self._buckets, self._split_config,
-                                   self._work_dir, len(files)),
+                                   self._work_dir, firsts[-1]),
                     beam.pvalue.AsSingleton(kinds)))
 
 
-__all__ = ["CsvToSplits", "Plan", "COUNT_PREFIX", "as_bytes", "blocks", "splitter", "typed"]
+__all__ = ["CsvToSplits", "Plan", "COUNT_PREFIX", "SHARD_BYTES", "as_bytes", "blocks",
+           "shard_count", "splitter", "typed"]

@@ -24,7 +24,7 @@ from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 from tfx_bsl.coders.csv_decoder import ColumnType, _InferValueType
 
-from components.csv_ingest import arrow_csv, tfrecord_gzip
+from components.csv_ingest import arrow_csv, columnar, tfrecord_gzip
 from components.csv_ingest.columnar import as_bytes, splitter
 from components.csv_ingest.component import CsvIngest, custom_config
 from components.csv_ingest.example_bytes import Column, serialize
@@ -212,6 +212,32 @@ def test_several_files_types_over_all_of_them(tmp_path):
     assert xs == [1.0, 2.0, 3.5]  # a FLOAT column though a.csv alone is all ints
     assert new.get_int_custom_property(DROPPED_PROPERTY) == 1
     assert len(glob.glob(str(tmp_path / "columnar/examples/Split-train/*.gz"))) == 3
+
+
+def test_a_large_file_is_written_in_shards_of_the_same_examples(tmp_path, monkeypatch):
+    # Shards are what lets Beam's multi-processing runner share the reading steps
+    # out; a file over SHARD_BYTES is dealt to several, each split in each shard.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text(taxi_rows(3000))
+    (data / "b.csv").write_text(taxi_rows(10))
+    size = (data / "a.csv").stat().st_size
+    monkeypatch.setattr(columnar, "_RECORDS_AT_ONCE", 400)
+    _, whole = execute(Executor, tmp_path, data, name="whole", splits=TRAIN_EVAL)
+    monkeypatch.setattr(columnar, "SHARD_BYTES", size // 3 + 1)
+    assert [columnar.shard_count(n) for n in (0, size // 3, size, 100 * size)] == [
+        1, 1, 3, columnar.MAX_SHARDS]
+    _, sharded = execute(Executor, tmp_path, data, name="sharded", splits=TRAIN_EVAL)
+    for split, records in sharded.items():
+        assert collections.Counter(records) == collections.Counter(whole[split])
+        files = sorted(os.path.basename(f) for f in glob.glob(
+            str(tmp_path / f"sharded/examples/Split-{split}/*.gz")))
+        assert files == [f"data_tfrecord-0000{i}-of-00004.gz" for i in range(4)]
+        sizes = [sum(1 for _ in tf.data.TFRecordDataset(
+            str(tmp_path / f"sharded/examples/Split-{split}" / f), compression_type="GZIP"))
+            for f in files]
+        assert min(sizes[:3]) > 0 and sizes[3] <= 10  # b.csv: its one shard
+    assert execute(Executor, tmp_path, data, name="again", splits=TRAIN_EVAL)[1] == sharded
 
 
 def test_input_splits_and_partition_feature_same_as_rowwise(tmp_path):

@@ -10,6 +10,7 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from pipeline.layout import RunLayout
+    from pipeline.local.beam_mode import Mode
 
 
 def _config(args: argparse.Namespace) -> "PipelineConfig":
@@ -58,18 +59,18 @@ def _print_unchanged(previous) -> int:
 
 
 def _run(args: argparse.Namespace, cfg: "PipelineConfig", layout: "RunLayout", run_id: str,
-         inputs: Optional[str], beam: tuple[list[str], str]) -> int:
+         inputs: Optional[str], beam: "Mode") -> int:
     """The run itself, under the root's lock; a completed run records its key."""
     from pipeline.local import unchanged
     from pipeline.local.run import run_pipeline
     from pipeline.local.summary import progress_line, summary
 
-    beam_args, why = beam
+    steps = "".join(f"; {step}: {' '.join(args)}" for step, args in beam.step_args.items())
     print(f"Running {cfg.pipeline_name} locally under {layout.root}\n"
-          f"Beam {' '.join(beam_args)} ({why})", flush=True)
+          f"Beam {' '.join(beam.args)}{steps} ({beam.why})", flush=True)
     outcome = run_pipeline(
         cfg, layout.root, data_path=args.data, run_id=run_id, lock_held=True,
-        beam_args=beam_args,
+        beam_args=beam.args, step_beam_args=beam.step_args,
         listener=lambda event, node: event == "end" and print(progress_line(event, node),
                                                               flush=True))
     text = summary(outcome, cfg)

@@ -59,7 +59,8 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
                  listener: Optional[Listener] = None, wait: bool = True,
                  on_wait: Optional[Callable[[Holder], None]] = None,
                  run_id: Optional[str] = None, lock_held: bool = False,
-                 beam_args: Optional[list[str]] = None) -> Outcome:
+                 beam_args: Optional[list[str]] = None,
+                 step_beam_args: Optional[dict[str, list[str]]] = None) -> Outcome:
     """Runs `create_pipeline(cfg)` under `root` (default ./runs/<pipeline name>).
 
     The run holds the root's lock throughout: a second run on the same root
@@ -77,7 +78,8 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
         beam_args = local_args(cfg.beam_args, beam_args)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
-            data_path=data_path, metadata_connection_config=connection, beam_args=beam_args)
+            data_path=data_path, metadata_connection_config=connection, beam_args=beam_args,
+            step_beam_args=step_beam_args)
         facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
         run = LocalRunner(listener=listener, run_id=run_id).run(tfx_pipeline)
         store = Store(open_store(connection))
