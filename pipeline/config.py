@@ -304,8 +304,8 @@ class PipelineConfig(_Strict):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
-    # Local Beam options; null: chosen per run from the data's size and the
-    # cores (pipeline/local/beam_mode.py), printed in the run header.
+    # Local Beam options for every step; null: chosen per step from the data's
+    # size and the cores (pipeline/local/beam_mode.py), printed in the run header.
     beam_args: Optional[list[str]] = None
     enable_cache: bool = True
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)

@@ -1,13 +1,15 @@
-"""Which Beam mode a local run uses, chosen from the data's size and the cores.
+"""Which Beam mode each step of a local run uses, chosen from the data's size and the cores.
 
-Beam's direct runner either runs every step in this process (in-memory) or
-starts worker processes for each Beam step (multi-processing). Starting the
-workers costs about 10-15 s per step on this project's data (measured with the
-environment byte-compiled; 30 s before, when every worker compiled TensorFlow
-from source), and a step gains at most the number of cores from them, so
-multi-processing pays only where a step's work is large and there are cores
-to share it. The run header prints the choice and its reason; `beam_args` in
-the config overrides it.
+Beam's direct runner either runs a step in this process (in-memory) or
+starts worker processes for it (multi-processing). Starting the workers costs
+about 10-15 s per step (measured with the environment byte-compiled; 30 s
+before, when every worker compiled TensorFlow from source), and a step gains
+at most the number of cores from them, and only if its input is in several
+files: the file is the unit of work the runner hands out, which is why
+CsvIngest writes large data in shards. So the steps that read every example
+(StatisticsGen, Transform, Evaluator) get workers once the CSV is large
+enough for each (SCAN_BYTES); the rest stay in-memory. The run header prints
+each choice and its reason; `beam_args` in the config overrides them all.
 
 Whatever the mode, `with_code_in_place` names the project's setup.py as the
 workers' dependency, so that TFX does not package itself for them.
