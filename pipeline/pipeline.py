@@ -98,16 +98,26 @@ def create_schema_draft_pipeline(
     data_path: Optional[str] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
+    step_beam_args: Optional[dict[str, list[str]]] = None,
 ) -> Pipeline:
     """The data stage alone, for drafting a schema before one is curated."""
-    return Pipeline(
+    return with_step_args(Pipeline(
         pipeline_name=f"{cfg.pipeline_name}-schema-draft",
         pipeline_root=pipeline_root,
         components=list(data_components(cfg, data_path)),
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None
-                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
+                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS)), step_beam_args)
+
+
+def with_step_args(tfx_pipeline: Pipeline,
+                   step_beam_args: Optional[dict[str, list[str]]]) -> Pipeline:
+    """Beam args added, after the pipeline's, to the nodes they name (by node id)."""
+    for node in tfx_pipeline.components:
+        if node.id in (step_beam_args or {}):
+            node.with_beam_pipeline_args(step_beam_args[node.id])
+    return tfx_pipeline
 
 
 def create_pipeline(
@@ -284,10 +294,7 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None
                                 else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
-    for node in tfx_pipeline.components:
-        if node.id in (step_beam_args or {}):
-            node.with_beam_pipeline_args(step_beam_args[node.id])
-    add_code_digests(tfx_pipeline)
+    add_code_digests(with_step_args(tfx_pipeline, step_beam_args))
     return tfx_pipeline
 
 

@@ -83,3 +83,16 @@ def test_tfx_does_not_package_itself_for_a_local_run(monkeypatch):
     assert dependency_utils.make_beam_dependency_flags(args) == args
     with pytest.raises(AssertionError, match="ephemeral"):
         dependency_utils.make_beam_dependency_flags(IN_MEMORY)
+
+
+def test_the_schema_draft_gives_statisticsgen_its_step_args():
+    from pipeline.config import load_config
+    from pipeline.pipeline import create_schema_draft_pipeline
+
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    nodes = {c.id: c for c in create_schema_draft_pipeline(
+        load_config(), pipeline_root="/nonexistent/root", beam_args=local_args(None),
+        step_beam_args={"StatisticsGen": workers, "Evaluator": workers}).components}
+    assert nodes["StatisticsGen"].executor_spec.beam_pipeline_args == [
+        *local_args(None), *workers]
+    assert nodes["CsvExampleGen"].executor_spec.beam_pipeline_args == local_args(None)
