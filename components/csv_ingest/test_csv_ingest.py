@@ -30,6 +30,7 @@ from components.csv_ingest.component import CsvIngest, custom_config
 from components.csv_ingest.example_bytes import Column, serialize
 from components.csv_ingest.executor import DROPPED_PROPERTY, Executor, settings
 from components.data_gate.component import DataRejectedError
+from pipeline.local.beam_mode import with_code_in_place  # else TFX packages itself per run
 from tests.csv_ingest_rowwise import RowwiseExecutor, mark_missing
 
 CSV = """bill,island,species
@@ -67,7 +68,7 @@ def execute(executor_class, tmp_path, data, *, name="out", splits=(("train", 1),
     }
     executor = executor_class(BaseBeamExecutor.Context(
         tmp_dir=str(tmp_path / name / "tmp"), unique_id="1",
-        beam_pipeline_args=["--runner=DirectRunner"]))
+        beam_pipeline_args=with_code_in_place(["--runner=DirectRunner"])))
     executor.Do({}, {"examples": [examples]}, props)
     names = [n for n, _ in splits] or [n for n, _ in input_splits]
     found = {}
