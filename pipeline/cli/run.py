@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if previous is not None:
             return _print_unchanged(previous)
         unchanged.forget(layout)
-        beam = beam_mode.choose(cfg.beam_args, beam_mode.data_bytes(files or []))
+        beam = beam_mode.choose_for(cfg, files)
         return _run(args, cfg, layout, run_id, inputs, beam)
 
 

@@ -20,6 +20,7 @@ import os
 from typing import NamedTuple, Optional
 
 from pipeline.config import IN_MEMORY_BEAM_ARGS as IN_MEMORY
+from pipeline.config import PipelineConfig
 
 # Beam flags by which TFX's executors learn that the workers' code is provided
 # (tfx.utils.dependency_utils.make_beam_dependency_flags).
@@ -66,13 +67,19 @@ def choose(configured: Optional[list[str]], size: int, cores: Optional[int] = No
     workers = [MULTI_PROCESSING, f"--direct_num_workers={cores}"]
     steps = {step: workers for step, bound in SCAN_BYTES.items() if size >= bound}
     if not steps:
+        first = min(SCAN_BYTES, key=SCAN_BYTES.__getitem__)
         return Mode(IN_MEMORY, {}, (
             f"in-memory: {_size(size)} of CSV is read in one process before worker "
-            f"processes would have started (about 10-15 s per Beam step); the Evaluator "
-            f"gets {cores} from {_size(min(SCAN_BYTES.values()))}"))
+            f"processes would have started (about 10-15 s per Beam step); {first} "
+            f"gets {cores} from {_size(SCAN_BYTES[first])}"))
     return Mode(IN_MEMORY, steps, (
         f"{' and '.join(steps)} on {cores} worker processes, the rest in-memory: "
         f"{_size(size)} of CSV, written in shards that the workers share"))
+
+
+def choose_for(cfg: PipelineConfig, files: Optional[list[str]]) -> Mode:
+    """`choose` for a run of `cfg` over `files` (None: not listable, e.g. gs://)."""
+    return choose(cfg.beam_args, data_bytes(files or []))
 
 
 def with_code_in_place(args: list[str], setup_file: str = SETUP_FILE) -> list[str]:

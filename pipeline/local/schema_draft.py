@@ -21,7 +21,7 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
 from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
-from pipeline.local.beam_mode import choose, data_bytes, local_args
+from pipeline.local.beam_mode import choose_for, local_args
 from pipeline.local.runner import LocalRunner
 from pipeline.pipeline import create_schema_draft_pipeline, example_gen_input
 from pipeline.schema import add_environments, is_number
@@ -32,7 +32,7 @@ def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str
     """Runs the data stage under `layout` (its own root) and returns SchemaGen's schema."""
     os.makedirs(layout.root, exist_ok=True)
     connection = sqlite_connection(layout.metadata)
-    mode = choose(cfg.beam_args, data_bytes(cfg.data_files(data_path) or []))
+    mode = choose_for(cfg, cfg.data_files(data_path))
     run = LocalRunner().run(create_schema_draft_pipeline(
         cfg, pipeline_root=layout.pipeline_root, data_path=data_path,
         metadata_connection_config=connection, beam_args=local_args(cfg.beam_args, mode.args),
