@@ -107,8 +107,12 @@ def create_schema_draft_pipeline(
         components=list(data_components(cfg, data_path)),
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_args if beam_args is not None
-                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS)), step_beam_args)
+        beam_pipeline_args=pipeline_beam_args(cfg, beam_args)), step_beam_args)
+
+
+def pipeline_beam_args(cfg: PipelineConfig, beam_args: Optional[list[str]]) -> list[str]:
+    """The Beam args given, else the config's, else in-memory."""
+    return list(beam_args if beam_args is not None else cfg.beam_args or IN_MEMORY_BEAM_ARGS)
 
 
 def with_step_args(tfx_pipeline: Pipeline,
@@ -292,8 +296,7 @@ def create_pipeline(
                     baseline, *sample_nodes, evaluator, *serving_nodes, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_args if beam_args is not None
-                                else cfg.beam_args or IN_MEMORY_BEAM_ARGS))
+        beam_pipeline_args=pipeline_beam_args(cfg, beam_args))
     add_code_digests(with_step_args(tfx_pipeline, step_beam_args))
     return tfx_pipeline
 
