@@ -10,6 +10,11 @@ configured).  For a multi-class label, the metrics of a binary decision
 (Precision, Recall, FallOut, MissRate, AUC, ...) are computed per class through
 TFMA's binarization, so a fairness threshold on one of them holds for every
 class on every slice it names.
+
+A metric of a probability at a threshold (BinaryAccuracy, FallOut, ...) and
+Calibration are computed by their twins in models/metrics.py, from the one
+calibration histogram AUC already needs: the same values, one combiner per
+example and slice instead of three.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Optional, Union
 
 import tensorflow_model_analysis as tfma
 
+from models import metrics as histogram_metrics
 from models.features import ModelInputs
 from models.signatures import OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import DEFAULT_METRICS, EvaluationConfig, Threshold
@@ -42,6 +48,21 @@ def per_class(metric: str) -> bool:
     """A binary-decision metric, computed per class for a multi-class label."""
     return not (metric in WHOLE_LABEL_METRICS
                 or metric.startswith(("Sparse", "Categorical", "TopK", "MultiClass")))
+
+
+def metric_config(name: str, task: str) -> tfma.MetricConfig:
+    """TFMA's MetricConfig of a configured metric: its histogram twin where it has one."""
+    if task != "regression" and name in histogram_metrics.HISTOGRAM_TWINS:
+        return tfma.MetricConfig(class_name=name + histogram_metrics.SUFFIX,
+                                 module=histogram_metrics.__name__)
+    return tfma.MetricConfig(class_name=name)
+
+
+def configured_name(metric: tfma.MetricConfig) -> str:
+    """The metric's name as configured, for a MetricConfig that may name its twin."""
+    if metric.module == histogram_metrics.__name__:
+        return metric.class_name.removesuffix(histogram_metrics.SUFFIX)
+    return metric.class_name
 
 
 def slicing_spec(keys: Union[list[str], dict[str, str]]) -> tfma.SlicingSpec:
@@ -101,7 +122,7 @@ def eval_config(evaluation: EvaluationConfig, inputs: ModelInputs,
     def configs(selected: list[str]) -> list[tfma.MetricConfig]:
         out = []
         for name in selected:
-            config = tfma.MetricConfig(class_name=name)
+            config = metric_config(name, task)
             for t in by_metric.get(name, []):
                 config.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
                     slicing_specs=[slicing_spec(t.slice)], threshold=metric_threshold(t)))
@@ -115,6 +136,9 @@ def eval_config(evaluation: EvaluationConfig, inputs: ModelInputs,
             binarize=tfma.BinarizationOptions(
                 class_ids={"values": list(range(num_classes))})))
     model_spec = tfma.ModelSpec(
+        # What the Trainer saves; TFMA would otherwise load each model once
+        # more only to find that out (2 s per model).
+        model_type=tfma.TF_KERAS,
         signature_name=SERVING_SIGNATURE,
         label_key=inputs.label_key,
         preprocessing_function_names=[TRANSFORM_SIGNATURE])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
@@ -27,6 +27,7 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
+from tfx.utils import proto_utils
 
 from components.atomic_pusher.component import AtomicPusher
 from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
@@ -37,7 +38,7 @@ from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
 from models.tuning import TUNING_KEY
 from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
-from pipeline.digest import CODE_DIGEST, code_digest
+from pipeline.digest import CODE_DIGEST, PROJECT_PACKAGES, code_digest
 from pipeline.errors import ConfigError
 from pipeline.evaluation import SAMPLE_WEIGHT, eval_config
 from pipeline.schema import num_label_classes
@@ -326,7 +327,8 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
 
     A custom component runs its own package (`components.<name>`); a node
     given model code by dotted path (`preprocessing_fn`, `run_fn`, ...) runs
-    that module; and every node downstream of one runs what its upstream ran,
+    that module (as does an Evaluator whose metrics name a project module); and
+    every node downstream of one runs what its upstream ran,
     since its inputs are made by that code.
     """
     entries: dict[str, set[str]] = {}
@@ -341,11 +343,22 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
             value = node.exec_properties.get(key)
             if isinstance(value, str) and value:
                 own.add(value.rpartition(".")[0])
+        own.update(metric_modules(node.exec_properties.get("eval_config")))
         inherited = set().union(*(entries.get(up.id, set()) for up in node.upstream_nodes))
         found = own | {e for e in inherited if not e.startswith("components.")}
         if found:
             entries[node.id] = found
     return {node_id: sorted(found) for node_id, found in entries.items()}
+
+
+def metric_modules(config: Any) -> set[str]:
+    """Project modules an EvalConfig (as TFX holds it: JSON) names metric classes from."""
+    if not config:
+        return set()
+    specs = json.loads(config if isinstance(config, str) else proto_utils.proto_to_json(config))
+    return {metric["module"] for spec in specs.get("metrics_specs", [])
+            for metric in spec.get("metrics", [])
+            if metric.get("module", "").partition(".")[0] in PROJECT_PACKAGES}
 
 
 def add_code_digests(tfx_pipeline: Pipeline) -> None:

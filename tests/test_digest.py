@@ -80,3 +80,13 @@ def test_tests_are_not_code_a_node_runs(entries, checkout):
     test = checkout / "components" / "data_gate" / "test_data_gate.py"
     test.write_text(test.read_text() + "\n# edited\n")
     assert digests(entries) == before
+
+
+def test_editing_the_metrics_changes_the_evaluator_and_after_only(entries, checkout):
+    # TFMA imports the Evaluator's metric classes by module path (models/metrics.py).
+    assert "models.metrics" in entries["Evaluator"]
+    before = digests(entries)
+    edit(checkout / "models" / "metrics.py", "_EDGE = 1e-9", "_EDGE = 1e-8")
+    after = digests(entries)
+    # ServingCheck calls the model beside the Evaluator, not after it.
+    assert {n for n in before if before[n] != after[n]} == {"Evaluator", "Pusher"}

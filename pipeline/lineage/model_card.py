@@ -117,12 +117,14 @@ def threshold_checks(evaluation: Evaluation, eval_config: Any, failed: set,
     from tensorflow_model_analysis.slicer import slicer_lib
 
     from pipeline.config import metric_key
+    from pipeline.evaluation import configured_name
     checks = []
     ordered = [()] + [k for kind in slice_kinds(evaluation.metrics, eval_config)
                       for k in sorted_slices(evaluation.metrics, kind)]
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
-            key_name = metric_key(metric.class_name)
+            name = configured_name(metric)
+            key_name = metric_key(name)
             for pst in metric.per_slice_thresholds:
                 keys = [k for k in ordered
                         if any(slicer_lib.SingleSliceSpec(spec=s).is_slice_applicable(k)
@@ -137,13 +139,13 @@ def threshold_checks(evaluation: Evaluation, eval_config: Any, failed: set,
                              else []) + ([f"<= {v.upper_bound.value:g}"]
                                          if v.HasField("upper_bound") else []))
                         checks.append(ThresholdCheck(
-                            metric.class_name, slice_label(key), bound, value,
+                            name, slice_label(key), bound, value,
                             (key_name, key, False) not in failed))
                     if t.HasField("change_threshold"):
                         change = t.change_threshold.absolute.value
                         word = "decrease" if change < 0 else "increase"
                         checks.append(ThresholdCheck(
-                            metric.class_name, slice_label(key),
+                            name, slice_label(key),
                             f"{word} vs baseline <= {abs(change):g}", value,
                             (key_name, key, True) not in failed if has_baseline else None))
     return checks

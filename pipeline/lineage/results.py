@@ -237,12 +237,14 @@ def thresholds(eval_config: Any, metric_class: str, key: SliceKey
                ) -> tuple[Optional[float], Optional[float]]:
     """(lower, upper) value bounds TFMA applies to this metric on this slice."""
     from tensorflow_model_analysis.slicer import slicer_lib
+
+    from pipeline.evaluation import configured_name
     lower = upper = None
     if eval_config is None:
         return lower, upper
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
-            if metric.class_name != metric_class:
+            if configured_name(metric) != metric_class:
                 continue
             for pst in metric.per_slice_thresholds:
                 applies = any(slicer_lib.SingleSliceSpec(spec=s).is_slice_applicable(key)

@@ -1,0 +1,163 @@
+"""TFMA metrics of a probability read from one calibration histogram.
+
+TFMA computes AUC from a 10,000-bucket calibration histogram, but a metric at
+one threshold (BinaryAccuracy, FallOut, MissRate, Precision, ...) from a
+confusion-matrix combiner of its own, and Calibration from a third: every
+example then passes through three combiners on every slice it falls in, and
+that per-example work is most of the Evaluator's time on large data. The
+classes here are TFMA's own metrics, computed from the histogram AUC already
+needs (TFMA's `use_histogram` path), so one combiner serves them all.
+
+What changes: nothing but rounding where a threshold is a bucket edge (a
+multiple of 1/10,000, as 0.5 is), and Calibration is the same sum in another
+order. The Evaluator's configuration names these
+classes (see pipeline/evaluation.py); their keys are TFMA's (`fall_out`,
+`calibration`, ...), so reports and thresholds read the same names.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import (
+    binary_confusion_matrices,
+    calibration,
+    calibration_histogram,
+    confusion_matrix_metrics,
+    metric_types,
+    metric_util,
+)
+
+# The suffix of the histogram-backed twin of a TFMA metric class.
+SUFFIX = "FromHistogram"
+
+
+class _FromHistogram:
+    """Mixin for a tfma ConfusionMatrixMetric: its matrices from the shared histogram."""
+
+    def _metric_computations(self, thresholds=None, num_thresholds=None, top_k=None,
+                             class_id=None, name=None, eval_config=None, model_name="",
+                             output_name="", sub_key=None, aggregation_type=None,
+                             class_weights=None, example_weighted=False, preprocessors=None,
+                             metric_key=None, **kwargs) -> metric_types.MetricComputations:
+        chosen = ([self._default_threshold()]  # type: ignore[attr-defined]
+                  if thresholds is None else
+                  [thresholds] if isinstance(thresholds, (int, float)) else list(thresholds))
+        if (top_k is not None or class_id is not None or preprocessors or num_thresholds
+                or (sub_key is not None and sub_key.top_k)
+                or not all(on_edge(t) for t in chosen)):
+            # Top-k, per-class options and thresholds inside a bucket: TFMA's
+            # exact path, unchanged.
+            return super()._metric_computations(  # type: ignore[misc]
+                thresholds=thresholds, num_thresholds=num_thresholds, top_k=top_k,
+                class_id=class_id, name=name, eval_config=eval_config, model_name=model_name,
+                output_name=output_name, sub_key=sub_key, aggregation_type=aggregation_type,
+                class_weights=class_weights, example_weighted=example_weighted,
+                preprocessors=preprocessors, metric_key=metric_key, **kwargs)
+        edges = [float(t) for t in chosen]
+        key = metric_key or metric_types.MetricKey(
+            name=name, model_name=model_name, output_name=output_name, sub_key=sub_key,
+            example_weighted=example_weighted, aggregation_type=aggregation_type)
+        computations = calibration_histogram.calibration_histogram(
+            eval_config=eval_config, model_name=model_name, output_name=output_name,
+            sub_key=sub_key, aggregation_type=aggregation_type, class_weights=class_weights,
+            example_weighted=example_weighted)
+        histogram_key = computations[-1].keys[-1]
+
+        def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
+            matrices = matrices_at(edges, metrics[histogram_key])
+            return {key: self._metric_value(  # type: ignore[attr-defined]
+                key=key, matrices=matrices, **kwargs)}
+
+        return [*computations, metric_types.DerivedMetricComputation(keys=[key], result=result)]
+
+
+def on_edge(threshold: Optional[float]) -> bool:
+    """Whether a threshold in [0, 1] is an edge of the histogram's buckets."""
+    if threshold is None or not 0.0 <= threshold <= 1.0:
+        return False
+    scaled = threshold * calibration_histogram.DEFAULT_NUM_BUCKETS
+    return abs(scaled - round(scaled)) < 1e-6
+
+
+def matrices_at(thresholds: list[float], histogram: calibration_histogram.Histogram
+                ) -> binary_confusion_matrices.Matrices:
+    """Confusion matrices at the thresholds: a prediction counts as positive when
+    its bucket starts at or above the threshold.
+
+    Buckets are [start, start + 1/N); a threshold on a bucket edge (0.5, 0.3,
+    ... with TFMA's 10,000 buckets) splits the predictions exactly as TFMA's
+    `prediction > threshold` does, but for a prediction equal to it. (TFMA's own
+    histogram path counts the bucket just above the threshold as below it.)
+    """
+    n = calibration_histogram.DEFAULT_NUM_BUCKETS
+    tp, tn, fp, fn = [], [], [], []
+    for threshold in thresholds:
+        above = [0.0, 0.0]  # weighted positives, weighted negatives
+        below = [0.0, 0.0]
+        for bucket in histogram:
+            start = (-np.inf if bucket.bucket_id == 0 else np.inf
+                     if bucket.bucket_id > n else (bucket.bucket_id - 1) / n)
+            side = above if start >= threshold - _EDGE else below
+            side[0] += bucket.weighted_labels
+            side[1] += bucket.weighted_examples - bucket.weighted_labels
+        tp.append(above[0])
+        fp.append(above[1])
+        fn.append(below[0])
+        tn.append(below[1])
+    return binary_confusion_matrices.Matrices(thresholds, tp, tn, fp, fn)
+
+
+# A bucket edge computed as (id - 1) / N may sit a rounding error from the threshold.
+_EDGE = 1e-9
+
+
+def _twins() -> dict[str, type]:
+    """A histogram-backed twin of each of TFMA's metrics at thresholds."""
+    twins = {}
+    for name in dir(confusion_matrix_metrics):
+        cls = getattr(confusion_matrix_metrics, name)
+        base = confusion_matrix_metrics.ConfusionMatrixMetric
+        if isinstance(cls, type) and issubclass(cls, base) and cls is not base:
+            twins[name + SUFFIX] = type(name + SUFFIX, (_FromHistogram, cls),
+                                        {"__module__": __name__, "__doc__": cls.__doc__})
+    return twins
+
+
+globals().update(_twins())
+
+
+class CalibrationFromHistogram(tfma.metrics.Calibration):
+    """TFMA's Calibration (sum of predictions / sum of labels) from the histogram's sums."""
+
+    def __init__(self, name: str = calibration.CALIBRATION_NAME):
+        metric_types.Metric.__init__(
+            self, metric_util.merge_per_key_computations(_calibration), name=name)
+
+
+def _calibration(name: str = calibration.CALIBRATION_NAME, eval_config: Any = None,
+                 model_name: str = "", output_name: str = "",
+                 sub_key: Optional[metric_types.SubKey] = None, aggregation_type: Any = None,
+                 class_weights: Optional[dict[int, float]] = None,
+                 example_weighted: bool = False) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+    computations = calibration_histogram.calibration_histogram(
+        eval_config=eval_config, model_name=model_name, output_name=output_name,
+        sub_key=sub_key, aggregation_type=aggregation_type, class_weights=class_weights,
+        example_weighted=example_weighted)
+    histogram_key = computations[-1].keys[-1]
+
+    def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
+        histogram = metrics[histogram_key]
+        labels = sum(bucket.weighted_labels for bucket in histogram)
+        predictions = sum(bucket.weighted_predictions for bucket in histogram)
+        return {key: float("nan") if np.isclose(labels, 0.0) else predictions / labels}
+
+    return [*computations, metric_types.DerivedMetricComputation(keys=[key], result=result)]
+
+
+HISTOGRAM_TWINS = frozenset(
+    name[:-len(SUFFIX)] for name, value in dict(globals()).items()
+    if name.endswith(SUFFIX) and isinstance(value, type))

@@ -1,0 +1,111 @@
+"""The histogram twins give TFMA's values, through TFMA's own combiners."""
+import inspect
+
+import numpy as np
+import pytest
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric_util
+
+from models import metrics
+from pipeline.config import load_config
+from pipeline.evaluation import configured_name, eval_config
+
+
+def evaluate(metric: metric_types.Metric, rows, weighted: bool) -> dict[str, float]:
+    """The metric's values over the rows, combiners and derived results in TFMA's order."""
+    values: dict = {}
+    combiners = 0
+    for computation in metric.computations(example_weighted=weighted):
+        if isinstance(computation, metric_types.MetricComputation):
+            combiners += 1
+            combiner = computation.combiner
+            combiner.setup()
+            accumulator = combiner.create_accumulator()
+            for label, prediction, weight in rows:
+                inputs = metric_util.to_standard_metric_inputs({
+                    "labels": np.array([label]), "predictions": np.array([prediction]),
+                    "example_weights": np.array([weight])})
+                accumulator = combiner.add_input(accumulator, inputs)
+            values.update(combiner.extract_output(combiner.compact(accumulator)))
+        else:
+            values.update(computation.result(values))
+    return {key.name: value for key, value in values.items()
+            if not key.name.startswith("_")} | {"combiners": combiners}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(7)
+    predictions = np.concatenate([
+        rng.uniform(size=3000),
+        # Beside the thresholds: just above 0.5 and 0.3 (the bucket TFMA's own
+        # histogram path puts below them), just below, and the ends.
+        [0.50005, 0.500001, 0.49995, 0.30004, 0.29999, 0.0, 1.0] * 20,
+    ])
+    labels = (rng.uniform(size=predictions.size) < predictions).astype(float)
+    weights = rng.uniform(0.5, 2.0, size=predictions.size)
+    return list(zip(labels, predictions, weights))
+
+
+NAMES = ["BinaryAccuracy", "FallOut", "MissRate", "Precision", "Recall", "Specificity",
+         "FalsePositives", "F1Score"]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("threshold", [None, 0.3])
+def test_a_twin_equals_tfmas_exact_metric(rows, name, weighted, threshold):
+    takes = inspect.signature(getattr(tfma.metrics, name).__init__).parameters
+    kwargs = ({} if threshold is None else {"threshold": threshold} if "threshold" in takes
+              else {"thresholds": [threshold]})
+    exact = evaluate(getattr(tfma.metrics, name)(**kwargs), rows, weighted)
+    twin = evaluate(getattr(metrics, name + metrics.SUFFIX)(**kwargs), rows, weighted)
+    assert twin.keys() == exact.keys()
+    for key, value in exact.items():
+        if key != "combiners":
+            assert twin[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_calibration_from_the_histogram_equals_tfmas(rows, weighted):
+    exact = evaluate(tfma.metrics.Calibration(), rows, weighted)
+    twin = evaluate(metrics.CalibrationFromHistogram(), rows, weighted)
+    assert twin["calibration"] == pytest.approx(exact["calibration"], rel=1e-9)
+
+
+def test_twins_and_auc_share_one_combiner():
+    config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()], metrics_specs=[tfma.MetricsSpec(
+        metrics=[tfma.MetricConfig(class_name="AUC")] + [
+            tfma.MetricConfig(class_name=name + metrics.SUFFIX, module=metrics.__name__)
+            for name in ("BinaryAccuracy", "FallOut", "MissRate", "Calibration")])])
+    computations = metric_specs.to_computations(config.metrics_specs, eval_config=config)
+    combiners = [c for c in computations if isinstance(c, metric_types.MetricComputation)]
+    assert len(combiners) == 5 and len(set(combiners)) == 1  # TFMA runs equal ones once
+
+
+def test_a_threshold_inside_a_bucket_keeps_tfmas_exact_path(rows):
+    inside = 0.12345
+    rows = rows + [(1.0, 0.12346, 1.0), (0.0, 0.12344, 1.0)] * 30
+    twin = metrics.FallOutFromHistogram(thresholds=[inside])
+    exact = evaluate(tfma.metrics.FallOut(thresholds=[inside]), rows, False)
+    assert not metrics.on_edge(inside) and metrics.on_edge(0.5)
+    assert evaluate(twin, rows, False)["fall_out"] == exact["fall_out"]
+
+
+def test_the_eval_config_names_twins_for_probabilities_only():
+    cfg = load_config()
+    config = eval_config(cfg.evaluation, cfg.model_inputs())
+    by_name = {configured_name(m): m for spec in config.metrics_specs for m in spec.metrics}
+    assert set(cfg.evaluation.metrics) <= set(by_name)
+    assert by_name["FallOut"].class_name == "FallOut" + metrics.SUFFIX
+    assert by_name["FallOut"].module == metrics.__name__
+    assert by_name["Calibration"].module == metrics.__name__
+    assert by_name["AUC"].class_name == "AUC" and not by_name["AUC"].module
+    assert by_name["FallOut"].per_slice_thresholds  # the configured bounds stay on it
+
+    regression = cfg.model_copy(update={"label": cfg.label.model_copy(
+        update={"task": "regression", "threshold": None, "relative_to": None})})
+    config = eval_config(regression.evaluation.model_copy(
+        update={"metrics": ["MeanSquaredError", "Calibration"], "thresholds": []}),
+        regression.model_inputs())
+    assert {m.module for spec in config.metrics_specs for m in spec.metrics} == {""}
