@@ -31,6 +31,9 @@ def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
     transform = tft_output.transform_features_layer()
     label = spec.label_key
 
+    # Plain TensorFlow ops: AutoGraph would convert this function and, through
+    # the layer, tf.Transform's and Keras's own code, which took 10 s per run.
+    @tf.autograph.experimental.do_not_convert
     def transformed(raw: dict) -> tuple[dict, tf.Tensor]:
         features = transform(raw)
         return features, features.pop(label)
