@@ -22,5 +22,5 @@ setup(
         "pydantic>=2,<3",
         "pyyaml",
     ],
-    entry_points={"console_scripts": ["tfxp=pipeline.cli.main:main"]},
+    entry_points={"console_scripts": ["tfxp=pipeline.cli.main:tfxp"]},
 )

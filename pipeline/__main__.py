@@ -1,6 +1,4 @@
 """`python -m pipeline`: the same as `tfxp`."""
-import sys
+from pipeline.cli.main import tfxp
 
-from pipeline.cli.main import main
-
-sys.exit(main())
+tfxp()

@@ -8,6 +8,7 @@ prints its words and message and returns its exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -76,5 +77,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
 
 
+def tfxp() -> None:
+    """The `tfxp` program: main(), then an exit that skips the collector's last passes.
+
+    A run leaves millions of objects (TensorFlow, Beam, TFX) that the cyclic
+    garbage collector walks again while the interpreter shuts down: 4 s of
+    every run's wall time. Nothing left needs collecting, so they are frozen
+    out of its reach; objects are still released, files closed and exit
+    handlers run as before.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    tfxp()
