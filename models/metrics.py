@@ -16,7 +16,7 @@ classes (see pipeline/evaluation.py); their keys are TFMA's (`fall_out`,
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow_model_analysis as tfma
@@ -59,18 +59,29 @@ class _FromHistogram:
         key = metric_key or metric_types.MetricKey(
             name=name, model_name=model_name, output_name=output_name, sub_key=sub_key,
             example_weighted=example_weighted, aggregation_type=aggregation_type)
-        computations = calibration_histogram.calibration_histogram(
-            eval_config=eval_config, model_name=model_name, output_name=output_name,
-            sub_key=sub_key, aggregation_type=aggregation_type, class_weights=class_weights,
-            example_weighted=example_weighted)
-        histogram_key = computations[-1].keys[-1]
 
-        def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
-            matrices = matrices_at(edges, metrics[histogram_key])
-            return {key: self._metric_value(  # type: ignore[attr-defined]
-                key=key, matrices=matrices, **kwargs)}
+        def value(histogram: calibration_histogram.Histogram) -> Any:
+            return self._metric_value(  # type: ignore[attr-defined]
+                key=key, matrices=matrices_at(edges, histogram), **kwargs)
 
-        return [*computations, metric_types.DerivedMetricComputation(keys=[key], result=result)]
+        return from_histogram(
+            key, value, eval_config=eval_config, model_name=model_name,
+            output_name=output_name, sub_key=sub_key, aggregation_type=aggregation_type,
+            class_weights=class_weights, example_weighted=example_weighted)
+
+
+def from_histogram(key: metric_types.MetricKey,
+                   value: Callable[[calibration_histogram.Histogram], Any],
+                   **histogram_args: Any) -> metric_types.MetricComputations:
+    """TFMA's calibration histogram (one combiner however many metrics ask for
+    it), and the metric `key` derived from it by `value`."""
+    computations = calibration_histogram.calibration_histogram(**histogram_args)
+    histogram_key = computations[-1].keys[-1]
+
+    def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
+        return {key: value(metrics[histogram_key])}
+
+    return [*computations, metric_types.DerivedMetricComputation(keys=[key], result=result)]
 
 
 def on_edge(threshold: Optional[float]) -> bool:
@@ -143,19 +154,16 @@ def _calibration(name: str = calibration.CALIBRATION_NAME, eval_config: Any = No
                  example_weighted: bool = False) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
                                  sub_key=sub_key, example_weighted=example_weighted)
-    computations = calibration_histogram.calibration_histogram(
-        eval_config=eval_config, model_name=model_name, output_name=output_name,
-        sub_key=sub_key, aggregation_type=aggregation_type, class_weights=class_weights,
-        example_weighted=example_weighted)
-    histogram_key = computations[-1].keys[-1]
 
-    def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
-        histogram = metrics[histogram_key]
+    def value(histogram: calibration_histogram.Histogram) -> float:
         labels = sum(bucket.weighted_labels for bucket in histogram)
         predictions = sum(bucket.weighted_predictions for bucket in histogram)
-        return {key: float("nan") if np.isclose(labels, 0.0) else predictions / labels}
+        return float("nan") if np.isclose(labels, 0.0) else predictions / labels
 
-    return [*computations, metric_types.DerivedMetricComputation(keys=[key], result=result)]
+    return from_histogram(
+        key, value, eval_config=eval_config, model_name=model_name, output_name=output_name,
+        sub_key=sub_key, aggregation_type=aggregation_type, class_weights=class_weights,
+        example_weighted=example_weighted)
 
 
 HISTOGRAM_TWINS = frozenset(
