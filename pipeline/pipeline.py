@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
@@ -27,7 +27,6 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
-from tfx.utils import proto_utils
 
 from components.atomic_pusher.component import AtomicPusher
 from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
@@ -355,11 +354,11 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
     return {node_id: sorted(found) for node_id, found in entries.items()}
 
 
-def metric_modules(config: Any) -> set[str]:
+def metric_modules(config: Optional[str]) -> set[str]:
     """Project modules an EvalConfig (as TFX holds it: JSON) names metric classes from."""
     if not config:
         return set()
-    specs = json.loads(config if isinstance(config, str) else proto_utils.proto_to_json(config))
+    specs = json.loads(config)
     return {metric["module"] for spec in specs.get("metrics_specs", [])
             for metric in spec.get("metrics", [])
             if metric.get("module", "").partition(".")[0] in PROJECT_PACKAGES}

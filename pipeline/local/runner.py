@@ -107,6 +107,10 @@ class LocalRunner(tfx_runner.IrBasedRunner):
             self._listener("end", record)
 
 
+# Objects allocated between collections of the youngest generation, during a run.
+_NEW_OBJECTS = 10_000
+
+
 @contextlib.contextmanager
 def _imports_out_of_collection():
     """The cyclic garbage collector, tuned for a run: the objects alive before
@@ -125,5 +129,3 @@ def _imports_out_of_collection():
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
-
-_NEW_OBJECTS = 10_000
