@@ -11,7 +11,7 @@ needs (TFMA's `use_histogram` path), so one combiner serves them all.
 What changes: nothing but rounding where a threshold is a bucket edge (a
 multiple of 1/10,000, as 0.5 is), and Calibration is the same sum in another
 order. The Evaluator's configuration names these
-classes (see pipeline/evaluation.py); their keys are TFMA's (`fall_out`,
+classes (see pipeline/dag/evaluation.py); their keys are TFMA's (`fall_out`,
 `calibration`, ...), so reports and thresholds read the same names.
 """
 from __future__ import annotations

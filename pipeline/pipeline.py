@@ -37,10 +37,10 @@ from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
 from models.tuning import TUNING_KEY
 from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
-from pipeline.digest import CODE_DIGEST, PROJECT_PACKAGES, code_digest
+from pipeline.dag.digest import CODE_DIGEST, PROJECT_PACKAGES, code_digest
+from pipeline.dag.evaluation import SAMPLE_WEIGHT, eval_config
+from pipeline.dag.schema import num_label_classes
 from pipeline.errors import ConfigError
-from pipeline.evaluation import SAMPLE_WEIGHT, eval_config
-from pipeline.schema import num_label_classes
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -326,7 +326,7 @@ def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
 
 
 def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
-    """Node id -> the project code it runs (modules and packages, see pipeline.digest).
+    """Node id -> the project code it runs (modules and packages, see pipeline.dag.digest).
 
     A custom component runs its own package (`components.<name>`); a node
     given model code by dotted path (`preprocessing_fn`, `run_fn`, ...) runs

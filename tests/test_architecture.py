@@ -66,8 +66,8 @@ def test_imports_are_read_from_the_source():
     (("pipeline/local",), ("pipeline.kubeflow", "pipeline.cli")),
     (("pipeline/kubeflow",), ("pipeline.local", "pipeline.cli")),
     # What defines the DAG knows nothing of how it is run or read back.
-    (("pipeline/config.py", "pipeline/pipeline.py", "pipeline/evaluation.py",
-      "pipeline/schema.py", "pipeline/layout.py", "pipeline/errors.py"),
+    (("pipeline/config.py", "pipeline/pipeline.py", "pipeline/dag", "pipeline/layout.py",
+      "pipeline/errors.py"),
      ("pipeline.local", "pipeline.kubeflow", "pipeline.lineage", "pipeline.cli")),
 ])
 def test_dependencies_point_one_way(packages, forbidden):
@@ -104,7 +104,9 @@ def test_the_paths_of_a_run_root_are_named_in_layout_only():
 
 
 def test_pipeline_top_level_stays_small():
+    # What ARCHITECTURE.md draws at the top; everything else lives in a package.
     top = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
-    assert len(top) <= 9, top
+    assert top == ["__init__.py", "__main__.py", "config.py", "errors.py", "layout.py",
+                   "pipeline.py"]
     assert not [n for n in os.listdir(ROOT / "pipeline")
                 if n.startswith(("kfp_", "lineage_", "kubeflow_"))]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import digest
 from pipeline.config import load_config
+from pipeline.dag import digest
 from pipeline.pipeline import code_entries, create_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """The Evaluator reads every eval example unless the config asks for a sample."""
 from pipeline.config import load_config
-from pipeline.evaluation import SAMPLE_WEIGHT, eval_config
+from pipeline.dag.evaluation import SAMPLE_WEIGHT, eval_config
 from pipeline.pipeline import create_pipeline
 
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from pipeline.config import DEFAULT_CONFIG, DEFAULT_METRICS, load_config, metric_key
+from pipeline.dag.schema import check_config_against_schema, num_label_classes
 from pipeline.errors import ConfigError
-from pipeline.schema import check_config_against_schema, num_label_classes
 
 SCHEMA = """
 feature { name: "bill" type: BYTES }

@@ -22,10 +22,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Runs the whole pipeline; exit status 0 pushed, 3 data rejected, 4 not blessed."""
     import datetime
 
+    from pipeline.dag.schema import check_config_against_schema
     from pipeline.layout import RunLayout
     from pipeline.local import beam_mode, unchanged
     from pipeline.local.lock import run_lock
-    from pipeline.schema import check_config_against_schema
 
     cfg = _config(args)
     check_config_against_schema(cfg)  # in a second, before TFX is even imported
@@ -100,9 +100,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """Drafts a schema from the data and prints its difference to the curated one."""
     import tensorflow_data_validation as tfdv
 
+    from pipeline.dag.schema import schema_diff
     from pipeline.layout import RunLayout
     from pipeline.local.schema_draft import draft_schema, token_notes
-    from pipeline.schema import schema_diff
 
     cfg = _config(args)
     curated_path = cfg.schema_path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+from pipeline.dag.schema import schema_diff
 from pipeline.lineage.results import (
     evaluation,
     fmt_number,
@@ -20,7 +21,6 @@ from pipeline.lineage.results import (
 )
 from pipeline.lineage.runs import run_record
 from pipeline.lineage.store import Store
-from pipeline.schema import schema_diff
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -117,7 +117,7 @@ def threshold_checks(evaluation: Evaluation, eval_config: Any, failed: set,
     from tensorflow_model_analysis.slicer import slicer_lib
 
     from pipeline.config import metric_key
-    from pipeline.evaluation import configured_name
+    from pipeline.dag.evaluation import configured_name
     checks = []
     ordered = [()] + [k for kind in slice_kinds(evaluation.metrics, eval_config)
                       for k in sorted_slices(evaluation.metrics, kind)]

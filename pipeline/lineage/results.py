@@ -211,7 +211,7 @@ def load_schema(uri: Optional[str]) -> Optional["schema_pb2.Schema"]:
 
 def schema_changes(record: RunRecord) -> Optional[list[str]]:
     """How the schema inferred from this run's data differs from the curated one."""
-    from pipeline.schema import schema_diff
+    from pipeline.dag.schema import schema_diff
     curated = load_schema(record.uri("Schema", "schema", has="schema_file"))
     inferred = load_schema(record.uri("Schema", "schema", lacks="schema_file"))
     if curated is None or inferred is None:
@@ -238,7 +238,7 @@ def thresholds(eval_config: Any, metric_class: str, key: SliceKey
     """(lower, upper) value bounds TFMA applies to this metric on this slice."""
     from tensorflow_model_analysis.slicer import slicer_lib
 
-    from pipeline.evaluation import configured_name
+    from pipeline.dag.evaluation import configured_name
     lower = upper = None
     if eval_config is None:
         return lower, upper

@@ -46,7 +46,7 @@ KFP_BOOKKEEPING = ("display_name", "task_name", "pod_name", "pod_uid", "namespac
 # Execution properties that name code TFX loads by dotted path or file.
 CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
                    "tuner_fn", "module_file", "module_path")
-CODE_DIGEST = "code_digest"  # pipeline.digest: the node's project code, hashed
+CODE_DIGEST = "code_digest"  # pipeline.dag.digest: the node's project code, hashed
 
 
 # --------------------------------------------------------------------------- starting points

@@ -4,7 +4,7 @@ The draft is SchemaGen's own output: the pipeline's data stage (CsvExampleGen,
 StatisticsGen, SchemaGen) runs alone, so the draft sees the data exactly as the
 pipeline's validator will (an empty CSV cell is a present feature with no
 value, not a missing one).  Then come the TRAINING / SERVING environments the
-pipeline needs (`pipeline.schema`).  A person curates the draft into
+pipeline needs (`pipeline.dag.schema`).  A person curates the draft into
 schemas/<dataset>/schema.pbtxt.
 """
 from __future__ import annotations
@@ -18,13 +18,13 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline.config import PipelineConfig
+from pipeline.dag.schema import add_environments, is_number
 from pipeline.errors import ConfigError
 from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
 from pipeline.local.beam_mode import choose_for, local_args
 from pipeline.local.runner import LocalRunner
 from pipeline.pipeline import create_schema_draft_pipeline, example_gen_input
-from pipeline.schema import add_environments, is_number
 
 
 def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str] = None

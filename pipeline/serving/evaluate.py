@@ -74,7 +74,7 @@ def _push_run(layout: RunLayout, version: int):
 
 def monitoring_eval_config(cfg: PipelineConfig):
     """The pipeline's EvalConfig without the push gate's thresholds."""
-    from pipeline.evaluation import eval_config
+    from pipeline.dag.evaluation import eval_config
     config = eval_config(cfg.evaluation, cfg.model_inputs())
     for model_spec in config.model_specs:
         model_spec.ClearField("example_weight_key")  # every row of the CSV, unsampled

@@ -98,7 +98,7 @@ def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
     assert data["span"] == 0 and data["anomalies"] == {"ExampleValidator.anomalies": "none"}
     assert trace["code"]["entry_points"] == {"Transform.preprocessing_fn": PREPROCESSING_FN,
                                              "Trainer.run_fn": RUN_FN}
-    # The code digest of each node that runs project code (pipeline.digest).
+    # The code digest of each node that runs project code (pipeline.dag.digest).
     assert {"Transform", "Trainer", "Pusher"} <= set(trace["code"]["digests"])
     assert all(len(d) == 16 for d in trace["code"]["digests"].values())
     assert trace["code"]["project_version"] == project_version() and trace["code"]["git_commit"]

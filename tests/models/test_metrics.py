@@ -8,7 +8,7 @@ from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric
 
 from models import metrics
 from pipeline.config import load_config
-from pipeline.evaluation import configured_name, eval_config
+from pipeline.dag.evaluation import configured_name, eval_config
 
 
 def evaluate(metric: metric_types.Metric, rows, weighted: bool) -> dict[str, float]:
