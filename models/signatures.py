@@ -5,7 +5,7 @@ feature columns only (no label), the Transform graph applied inside.  Its
 `outputs` follow the task: a probability per example (binary), a probability
 per class summing to 1 with the class names in `classes` (multiclass), a
 value (regression).
-`transform_features` is what TFMA calls to get the transformed label.
+`transform_features` is what TFMA calls to get the transformed label (only it).
 """
 from __future__ import annotations
 
@@ -53,15 +53,21 @@ def serving_fn(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
     return serve
 
 
-def transform_fn(model: tf.keras.Model,
-                 tft_output: tft.TFTransformOutput) -> Callable:
-    """Raw examples (label included) to transformed features, for evaluation."""
+def transform_fn(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
+                 spec: ModelInputs) -> Callable:
+    """Raw examples (label included) to the transformed label, for evaluation.
+
+    Only the label: TFMA splits every feature this returns into one value per
+    example, and the label is all it reads.
+    """
     model.tft_layer_eval = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
+    label_key = spec.label_key
 
     @tf.function(input_signature=[_examples_spec()], autograph=False)
     def transform(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return model.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
+        transformed = model.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
+        return {label_key: transformed[label_key]}
 
     return transform
 
@@ -70,7 +76,7 @@ def signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
                spec: ModelInputs) -> dict[str, Callable]:
     return {
         SERVING_SIGNATURE: serving_fn(model, tft_output, spec),
-        TRANSFORM_SIGNATURE: transform_fn(model, tft_output),
+        TRANSFORM_SIGNATURE: transform_fn(model, tft_output, spec),
     }
 
 

@@ -73,14 +73,68 @@ def test_calibration_from_the_histogram_equals_tfmas(rows, weighted):
     assert twin["calibration"] == pytest.approx(exact["calibration"], rel=1e-9)
 
 
-def test_twins_and_auc_share_one_combiner():
+def test_twins_share_one_combiner():
     config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()], metrics_specs=[tfma.MetricsSpec(
-        metrics=[tfma.MetricConfig(class_name="AUC")] + [
-            tfma.MetricConfig(class_name=name + metrics.SUFFIX, module=metrics.__name__)
-            for name in ("BinaryAccuracy", "FallOut", "MissRate", "Calibration")])])
+        metrics=[tfma.MetricConfig(class_name=name + metrics.SUFFIX, module=metrics.__name__)
+                 for name in ("AUC", "BinaryAccuracy", "FallOut", "MissRate", "Calibration")])])
     computations = metric_specs.to_computations(config.metrics_specs, eval_config=config)
     combiners = [c for c in computations if isinstance(c, metric_types.MetricComputation)]
     assert len(combiners) == 5 and len(set(combiners)) == 1  # TFMA runs equal ones once
+    assert all(isinstance(c.combiner, metrics.HistogramCombiner) for c in combiners)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", ["AUC", "AUCPrecisionRecall"])
+def test_an_auc_twin_equals_tfmas(rows, name, weighted):
+    exact = evaluate(getattr(tfma.metrics, name)(), rows, weighted)
+    twin = evaluate(getattr(metrics, name + metrics.SUFFIX)(), rows, weighted)
+    assert twin == exact
+
+
+def histogram(combiner, elements):
+    accumulator = combiner.create_accumulator()
+    for element in elements:
+        accumulator = combiner.add_input(accumulator, element)
+    return [vars(bucket) for bucket in next(iter(combiner.extract_output(accumulator).values()))]
+
+
+@pytest.mark.parametrize("model_name", ["", "candidate"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_histogram_combiner_adds_as_tfmas_does(model_name, weighted):
+    """The direct path (0/1 labels, one probability, one weight) and TFMA's
+    (fractional labels, several values, an infinite weight) give TFMA's buckets."""
+    rng = np.random.default_rng(3)
+    rows = [(np.array([label]), np.array([prediction], np.float32), np.array([weight]))
+            for label, prediction, weight in zip(
+                rng.integers(0, 2, 400), rng.uniform(-0.1, 1.1, 400),
+                rng.choice([0.0, 0.5, 1.0, 2.5], 400))]
+    rows += [(np.array([0.25]), np.array([0.7], np.float32), np.array([1.5])),
+             (np.array([1.0, 0.0]), np.array([0.2, 0.9], np.float32), np.array([1.0])),
+             (np.array([1]), np.array([0.4], np.float32), np.array([np.inf])),
+             (np.array([0], np.int32), np.array([0.5], np.float32), np.array([3]))]
+    elements = []
+    for label, prediction, weight in rows:
+        if model_name:
+            prediction = {model_name: prediction, "baseline": prediction / 2}
+        elements.append(metric_types.StandardMetricInputs(
+            labels=label, predictions=prediction, example_weights=weight))
+    tfma_computation = tfma.metrics.calibration_histogram.calibration_histogram(
+        model_name=model_name, example_weighted=weighted)[0]
+    ours = metrics.direct([tfma_computation])[0]
+    assert isinstance(ours.combiner, metrics.HistogramCombiner)
+    assert ours.keys == tfma_computation.keys
+    if weighted:  # an infinite weight makes NaN in both
+        expected = histogram(tfma_computation.combiner, elements)
+        got = histogram(ours.combiner, elements)
+        assert [b["bucket_id"] for b in got] == [b["bucket_id"] for b in expected]
+        np.testing.assert_array_equal(
+            [[b["weighted_labels"], b["weighted_predictions"], b["weighted_examples"]]
+             for b in got],
+            [[b["weighted_labels"], b["weighted_predictions"], b["weighted_examples"]]
+             for b in expected])
+    else:
+        assert histogram(ours.combiner, elements) == histogram(tfma_computation.combiner,
+                                                               elements)
 
 
 def test_a_threshold_inside_a_bucket_keeps_tfmas_exact_path(rows):
@@ -100,7 +154,7 @@ def test_the_eval_config_names_twins_for_probabilities_only():
     assert by_name["FallOut"].class_name == "FallOut" + metrics.SUFFIX
     assert by_name["FallOut"].module == metrics.__name__
     assert by_name["Calibration"].module == metrics.__name__
-    assert by_name["AUC"].class_name == "AUC" and not by_name["AUC"].module
+    assert by_name["AUC"].class_name == "AUC" + metrics.SUFFIX
     assert by_name["FallOut"].per_slice_thresholds  # the configured bounds stay on it
 
     regression = cfg.model_copy(update={"label": cfg.label.model_copy(

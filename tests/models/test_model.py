@@ -58,4 +58,5 @@ def test_transform_signature_yields_the_label(trained):
     rows = trained["rows"][:20]
     transform = trained["loaded"].signatures[TRANSFORM_SIGNATURE]
     out = transform(examples=tf.constant([to_example(r, trained["raw_spec"]) for r in rows]))
+    assert set(out) == {spec.label_key}  # TFMA reads only the label
     np.testing.assert_array_equal(out[spec.label_key].numpy().ravel(), trained["label"][:20])
