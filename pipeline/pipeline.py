@@ -45,8 +45,11 @@ from pipeline.errors import ConfigError
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
-# Execution properties that name model code by dotted path.
+# The Evaluator's `custom_extractors`.
+EXTRACTORS = "models.extractors"
+# Execution properties that name model code by dotted path: a function, or a module.
 MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
+MODEL_MODULE_PROPERTIES = ("module_path",)
 # Written into every version before it appears: its model card. Not part of the
 # Pusher's code digest: a new card writer alone does not publish a model again.
 STAGE_FN = "pipeline.lineage.model_card.stage"
@@ -252,7 +255,8 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg.evaluation, inputs,
-                                num_label_classes(cfg, schema_file)))
+                                num_label_classes(cfg, schema_file)),
+        module_path=EXTRACTORS)
 
     serving_nodes: list = []
     infra_blessing = None
@@ -342,10 +346,10 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
         module = type(node).__module__
         if module.startswith("components."):
             own.add(".".join(module.split(".")[:2]))
-        for key in MODEL_CODE_PROPERTIES:
+        for key in MODEL_CODE_PROPERTIES + MODEL_MODULE_PROPERTIES:
             value = node.exec_properties.get(key)
             if isinstance(value, str) and value:
-                own.add(value.rpartition(".")[0])
+                own.add(value if key in MODEL_MODULE_PROPERTIES else value.rpartition(".")[0])
         own.update(metric_modules(node.exec_properties.get("eval_config")))
         inherited = set().union(*(entries.get(up.id, set()) for up in node.upstream_nodes))
         found = own | {e for e in inherited if not e.startswith("components.")}

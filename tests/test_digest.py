@@ -90,3 +90,13 @@ def test_editing_the_metrics_changes_the_evaluator_and_after_only(entries, check
     after = digests(entries)
     # ServingCheck calls the model beside the Evaluator, not after it.
     assert {n for n in before if before[n] != after[n]} == {"Evaluator", "Pusher"}
+
+
+def test_editing_the_extractors_changes_the_evaluator_and_after_only(entries, checkout):
+    # The Evaluator's module_path: TFX imports its custom_extractors by name.
+    assert "models.extractors" in entries["Evaluator"]
+    before = digests(entries)
+    edit(checkout / "models" / "extractors.py", 'PROJECT_STAGE = "KeepSlicedFeatures"',
+         'PROJECT_STAGE = "KeepSliced"')
+    after = digests(entries)
+    assert {n for n in before if before[n] != after[n]} == {"Evaluator", "Pusher"}
