@@ -45,19 +45,31 @@ _TFMA_COMBINER = calibration_histogram._CalibrationHistogramCombiner  # noqa: SL
 class HistogramCombiner(_TFMA_COMBINER):
     """TFMA's calibration histogram combiner, taking the common example directly.
 
-    An example with one label of 0 or 1, one probability and one finite weight
-    (no class, top-k or class weights) is added as TFMA adds it after its
-    general unpacking, which costs most of TFMA's time per example; any other
-    example goes through TFMA's own `add_input`.
+    An example with one label of 0 or 1 and one probability (or, for one class
+    of a multi-class label, a class index and a probability per class) and one
+    finite weight, without top-k or class weights, is added as TFMA adds it
+    after its general unpacking, which costs most of TFMA's time per example;
+    any other example goes through TFMA's own `add_input`.
     """
 
     def __init__(self, combiner: Any):
         self.__dict__.update(vars(combiner))
         key = self._key
-        self._direct = (key.sub_key is None and self._aggregation_type is None
-                        and not self._class_weights and self._prediction_based_bucketing
-                        and self._fractional_labels)
+        sub_key = key.sub_key
+        self._class_id = (sub_key.class_id if sub_key is not None and sub_key.k is None
+                          and sub_key.top_k is None else None)
+        self._direct = ((sub_key is None or self._class_id is not None)
+                        and self._aggregation_type is None and not self._class_weights
+                        and self._prediction_based_bucketing and self._fractional_labels)
         self._names = [name for name in (key.model_name, key.output_name) if name]
+        # The model spec's prediction_key picks the prediction from a dict of
+        # outputs, as TFMA picks it (a spec's name counts with several specs only).
+        self._prediction_key = ""
+        specs = self._eval_config.model_specs if self._eval_config else []
+        for spec in specs:
+            if (spec.name if len(specs) > 1 else "") == key.model_name:
+                self._prediction_key = spec.prediction_key
+                break
 
     def _single(self, element: metric_types.StandardMetricInputs
                 ) -> Optional[tuple[float, float, float]]:
@@ -72,13 +84,28 @@ class HistogramCombiner(_TFMA_COMBINER):
                 label = label[name]
             if isinstance(weight, Mapping) and name in weight:
                 weight = weight[name]
+        if isinstance(prediction, Mapping):
+            if not self._prediction_key or self._prediction_key not in prediction:
+                return None
+            prediction = prediction[self._prediction_key]
         if not (type(label) is np.ndarray and type(prediction) is np.ndarray
-                and label.size == 1 and prediction.size == 1
-                and label.dtype.kind in "iuf" and prediction.dtype.kind in "iuf"):
+                and label.size == 1 and label.dtype.kind in "iuf"
+                and prediction.dtype.kind in "iuf"):
             return None
-        value = float(label.flat[0])
-        if value != 0.0 and value != 1.0:
-            return None  # a fractional label: TFMA splits it in two
+        if self._class_id is None:
+            if prediction.size != 1:
+                return None
+            value = float(label.flat[0])
+            if value != 0.0 and value != 1.0:
+                return None  # a fractional label: TFMA splits it in two
+            score = float(prediction.flat[0])
+        else:
+            # A class index against one probability per class: binarized.
+            if (prediction.ndim != 1 or prediction.size < 2
+                    or not 0 <= self._class_id < prediction.size):
+                return None
+            value = 1.0 if label.flat[0] == self._class_id else 0.0
+            score = float(prediction[self._class_id])
         if weight is None:
             w = 1.0
         elif type(weight) is np.ndarray and weight.size == 1 and weight.dtype.kind in "iuf":
@@ -87,7 +114,7 @@ class HistogramCombiner(_TFMA_COMBINER):
                 return None
         else:
             return None
-        return value, float(prediction.flat[0]), w
+        return value, score, w
 
     def add_input(self, accumulator: dict, element: Any) -> dict:
         single = self._single(element) if self._direct else None

@@ -163,3 +163,34 @@ def test_the_eval_config_names_twins_for_probabilities_only():
         update={"metrics": ["MeanSquaredError", "Calibration"], "thresholds": []}),
         regression.model_inputs())
     assert {m.module for spec in config.metrics_specs for m in spec.metrics} == {""}
+
+
+@pytest.mark.parametrize("class_id", [0, 2])
+@pytest.mark.parametrize("model_name", ["", "candidate"])
+def test_the_histogram_combiner_adds_one_class_as_tfmas_does(class_id, model_name):
+    """A multi-class label binarized for one class, predictions in a dict of
+    outputs (the model spec's prediction_key picks them), as TFMA adds it."""
+    rng = np.random.default_rng(5)
+    scores = rng.dirichlet([1.0, 1.0, 1.0], 300).astype(np.float32)
+    labels = rng.integers(0, 3, 300)
+    weights = rng.choice([0.0, 1.0, 2.5], 300)
+    specs = [tfma.ModelSpec(name=name, prediction_key="outputs")
+             for name in ([model_name, "baseline"] if model_name else [""])]
+    config = tfma.EvalConfig(model_specs=specs)
+    elements = []
+    for label, score, weight in zip(labels, scores, weights):
+        outputs = {"outputs": score, "classes": np.array([b"a", b"b", b"c"])}
+        elements.append(metric_types.StandardMetricInputs(
+            labels=np.array([label]), example_weights=np.array([weight]),
+            predictions={model_name: outputs, "baseline": outputs} if model_name else outputs))
+    batched = {"outputs": scores[:1]}  # shape (1, 3): TFMA's own path
+    elements.append(metric_types.StandardMetricInputs(
+        labels=np.array([2]), example_weights=np.array([1.0]),
+        predictions={model_name: batched} if model_name else batched))
+    for weighted in (False, True):
+        tfma_computation = tfma.metrics.calibration_histogram.calibration_histogram(
+            eval_config=config, model_name=model_name, example_weighted=weighted,
+            sub_key=metric_types.SubKey(class_id=class_id))[0]
+        ours = metrics.direct([tfma_computation])[0].combiner
+        assert ours._direct and ours._prediction_key == "outputs"
+        assert histogram(ours, elements) == histogram(tfma_computation.combiner, elements)
