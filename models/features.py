@@ -43,8 +43,9 @@ class FeaturesConfig(_Strict):
     # Values outside that range share one extra id.
     categorical: dict[str, int] = Field(default_factory=dict)
     # Numeric and bucketized columns: a missing value becomes the column's
-    # training mean; with this on, a 0/1 `<column>_missing` feature also tells
-    # the model it was missing.
+    # training mean (scaled and bucketed by the statistics of the present
+    # values); with this on, a 0/1 `<column>_missing` feature also tells the
+    # model it was missing.
     missing_indicators: bool = False
 
     @model_validator(mode="after")

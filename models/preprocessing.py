@@ -44,13 +44,30 @@ def is_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return tf.zeros([tf.shape(x)[0]], tf.float32)
 
 
-def impute_mean(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """Float values, a missing one replaced by the column's mean over the
-    training data (a tf.Transform analyzer, so serving uses the same mean)."""
+def z_score(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """Floats scaled to mean 0 and variance 1 over the present values; a
+    missing value is the mean, 0.
+
+    Both statistics are read from the raw column, so this and `bucketize` need
+    one tf.Transform analysis pass, where the mean-imputed column would need a
+    pass for the mean before another over the imputed values.
+    """
     if isinstance(x, tf.sparse.SparseTensor):
-        x = tf.SparseTensor(x.indices, _as_float(x.values), x.dense_shape)
-        return fill_in_missing(x, tft.mean(x.values))
-    return _as_float(fill_in_missing(x))
+        values = tf.SparseTensor(x.indices, _as_float(x.values), x.dense_shape)
+        return fill_in_missing(tft.scale_to_z_score(values), 0.0)
+    return tft.scale_to_z_score(_as_float(fill_in_missing(x)))
+
+
+def bucketize(x: tf.Tensor | tf.SparseTensor, num_buckets: int) -> tf.Tensor:
+    """Quantile bucket ids: quantiles of the present values, and a missing
+    value in the bucket of the mean (tft.bucketize's quantiles, one pass)."""
+    if not isinstance(x, tf.sparse.SparseTensor):
+        return tft.bucketize(_as_float(fill_in_missing(x)), num_buckets)
+    values = _as_float(x.values)
+    boundaries = tft.quantiles(values, num_buckets, epsilon=min(1.0 / num_buckets, 0.01))
+    filled = fill_in_missing(tf.SparseTensor(x.indices, values, x.dense_shape),
+                             tft.mean(values))
+    return tft.apply_buckets(filled, boundaries)
 
 
 def binary_label(inputs: Mapping[str, Any], spec: ModelInputs) -> tf.Tensor:
@@ -93,12 +110,11 @@ def preprocessing_fn(inputs: Mapping[str, Any],
     outputs: dict[str, tf.Tensor] = {}
 
     for key in features.numeric:
-        outputs[transformed_name(key)] = tft.scale_to_z_score(impute_mean(inputs[key]))
+        outputs[transformed_name(key)] = z_score(inputs[key])
 
     if features.bucketized:
         for key in features.bucketized.keys:
-            outputs[transformed_name(key)] = tft.bucketize(
-                impute_mean(inputs[key]), features.bucketized.buckets)
+            outputs[transformed_name(key)] = bucketize(inputs[key], features.bucketized.buckets)
 
     if features.missing_indicators:
         for key in features.numeric + (features.bucketized.keys if features.bucketized else []):

@@ -57,10 +57,10 @@ def multiclass(tmp_path_factory):
 
 def test_missing_number_is_the_training_mean(multiclass):
     rows, _ = multiclass
-    # bill: 40, missing, 50, 45 -> the missing value is the mean 45, so after
-    # z-scoring it sits exactly at the mean of the imputed column.
-    imputed = np.array([40.0, 45.0, 50.0, 45.0])
-    expected = (imputed - imputed.mean()) / imputed.std()
+    # bill: 40, missing, 50, 45 -> z-scored by the mean and deviation of the
+    # present values; the missing value is their mean, 0.
+    present = np.array([40.0, 50.0, 45.0])
+    expected = (np.array([40.0, 45.0, 50.0, 45.0]) - present.mean()) / present.std()
     np.testing.assert_allclose(rows["bill_xf"], expected, rtol=1e-5)
 
 
