@@ -80,7 +80,7 @@ def test_runs_lists_every_run_with_its_outcome(lineage_runs):
 
 @pytest.mark.e2e
 def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
-    from pipeline.pipeline import PREPROCESSING_FN, RUN_FN
+    from pipeline.pipeline import EXTRACTORS, PREPROCESSING_FN, RUN_FN
     version = served_version(lineage_runs.paths)
     pushed_by = 1 if lineage_runs.statuses[1] == "pushed" else 0
     csv = lineage_runs.csv[pushed_by]
@@ -97,7 +97,8 @@ def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
     assert [s["name"] for s in data["split_config"]["split_config"]["splits"]] == ["train", "eval"]
     assert data["span"] == 0 and data["anomalies"] == {"ExampleValidator.anomalies": "none"}
     assert trace["code"]["entry_points"] == {"Transform.preprocessing_fn": PREPROCESSING_FN,
-                                             "Trainer.run_fn": RUN_FN}
+                                             "Trainer.run_fn": RUN_FN,
+                                             "Evaluator.module_path": EXTRACTORS}
     # The code digest of each node that runs project code (pipeline.dag.digest).
     assert {"Transform", "Trainer", "Pusher"} <= set(trace["code"]["digests"])
     assert all(len(d) == 16 for d in trace["code"]["digests"].values())
