@@ -37,7 +37,13 @@ from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
 from models.tuning import TUNING_KEY
 from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
-from pipeline.dag.digest import CODE_DIGEST, PROJECT_PACKAGES, code_digest
+from pipeline.dag.digest import (
+    CODE_DIGEST,
+    FUNCTION_PROPERTIES,
+    MODULE_PROPERTIES,
+    PROJECT_PACKAGES,
+    code_digest,
+)
 from pipeline.dag.evaluation import SAMPLE_WEIGHT, eval_config
 from pipeline.dag.schema import num_label_classes
 from pipeline.errors import ConfigError
@@ -47,9 +53,6 @@ RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 # The Evaluator's `custom_extractors`.
 EXTRACTORS = "models.extractors"
-# Execution properties that name model code by dotted path: a function, or a module.
-MODEL_CODE_PROPERTIES = ("preprocessing_fn", "run_fn", "tuner_fn", "stats_options_updater_fn")
-MODEL_MODULE_PROPERTIES = ("module_path",)
 # Written into every version before it appears: its model card. Not part of the
 # Pusher's code digest: a new card writer alone does not publish a model again.
 STAGE_FN = "pipeline.lineage.model_card.stage"
@@ -346,10 +349,10 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
         module = type(node).__module__
         if module.startswith("components."):
             own.add(".".join(module.split(".")[:2]))
-        for key in MODEL_CODE_PROPERTIES + MODEL_MODULE_PROPERTIES:
+        for key in FUNCTION_PROPERTIES + MODULE_PROPERTIES:
             value = node.exec_properties.get(key)
             if isinstance(value, str) and value:
-                own.add(value if key in MODEL_MODULE_PROPERTIES else value.rpartition(".")[0])
+                own.add(value if key in MODULE_PROPERTIES else value.rpartition(".")[0])
         own.update(metric_modules(node.exec_properties.get("eval_config")))
         inherited = set().union(*(entries.get(up.id, set()) for up in node.upstream_nodes))
         found = own | {e for e in inherited if not e.startswith("components.")}

@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 CODE_DIGEST = "code_digest"
+# Execution properties that name project code TFX loads: a function by dotted
+# path, or a module (the Evaluator's `custom_extractors`).
+FUNCTION_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
+                       "tuner_fn")
+MODULE_PROPERTIES = ("module_path",)
 # The top-level packages of project code; imports of anything else (TFX,
 # TensorFlow, ...) are versions in the lock, not code to hash.
 PROJECT_PACKAGES = ("models", "components")

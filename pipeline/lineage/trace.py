@@ -23,6 +23,7 @@ from typing import Any, Iterable, Optional
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
+from pipeline.dag.digest import CODE_DIGEST, FUNCTION_PROPERTIES, MODULE_PROPERTIES
 from pipeline.errors import StoreError
 from pipeline.lineage.provenance import run_facts
 from pipeline.lineage.runs import find_run, run_contexts
@@ -44,9 +45,7 @@ KFP_BOOKKEEPING = ("display_name", "task_name", "pod_name", "pod_uid", "namespac
                    "parent_dag_id", "inputs", "outputs", "cache_fingerprint",
                    "cached_execution_id")
 # Execution properties that name code TFX loads by dotted path or file.
-CODE_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
-                   "tuner_fn", "module_file", "module_path")
-CODE_DIGEST = "code_digest"  # pipeline.dag.digest: the node's project code, hashed
+CODE_PROPERTIES = FUNCTION_PROPERTIES + ("module_file",) + MODULE_PROPERTIES
 
 
 # --------------------------------------------------------------------------- starting points
