@@ -9,8 +9,8 @@ classes here are TFMA's own metrics, computed from the histogram AUC already
 needs (TFMA's `use_histogram` path), so one combiner serves them all.
 
 That combiner is TFMA's, with its per-example unpacking skipped for the common
-example (one 0/1 label, one probability, one weight): TFMA's general unpacking
-(`to_label_prediction_example_weight`) was most of its cost.
+example (a 0/1 label or a class index, its probability, one weight): TFMA's
+general unpacking (`to_label_prediction_example_weight`) was most of its cost.
 
 What changes: nothing but rounding where a threshold is a bucket edge (a
 multiple of 1/10,000, as 0.5 is), and Calibration is the same sum in another
@@ -255,7 +255,8 @@ def _twins() -> dict[str, type]:
     return twins
 
 
-globals().update(_twins())
+_TWINS = _twins()
+globals().update(_TWINS)
 
 
 class CalibrationFromHistogram(tfma.metrics.Calibration):
@@ -285,6 +286,5 @@ def _calibration(name: str = calibration.CALIBRATION_NAME, eval_config: Any = No
         example_weighted=example_weighted)
 
 
-HISTOGRAM_TWINS = frozenset(
-    name[:-len(SUFFIX)] for name, value in dict(globals()).items()
-    if name.endswith(SUFFIX) and not name.startswith("_") and isinstance(value, type))
+HISTOGRAM_TWINS = frozenset(name.removesuffix(SUFFIX)
+                            for name in [*_TWINS, CalibrationFromHistogram.__name__])
