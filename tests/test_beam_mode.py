@@ -5,6 +5,7 @@ import pytest
 
 from pipeline.local.beam_mode import (
     IN_MEMORY,
+    PICKLE_LIBRARY,
     SCAN_BYTES,
     SETUP_FILE,
     Mode,
@@ -58,11 +59,17 @@ def test_a_step_s_args_come_after_the_run_s_in_its_executor():
     assert nodes["Transform"].executor_spec.beam_pipeline_args == local_args(None)
 
 
-def test_local_args_name_the_project_as_the_workers_code():
+def test_local_args_name_the_project_as_the_workers_code_and_cloudpickle():
     assert os.path.isfile(SETUP_FILE)
-    assert local_args(None) == [*IN_MEMORY, f"--setup_file={SETUP_FILE}"]
+    assert local_args(None) == [*IN_MEMORY, f"--setup_file={SETUP_FILE}", PICKLE_LIBRARY]
     assert local_args(["--direct_num_workers=1"], chosen=["--x=1"]) == [
-        "--x=1", f"--setup_file={SETUP_FILE}"]
+        "--x=1", f"--setup_file={SETUP_FILE}", PICKLE_LIBRARY]
+
+
+def test_a_pickler_the_user_gave_is_kept():
+    given = ["--direct_num_workers=1", "--pickle_library=dill"]
+    assert [a for a in local_args(given) if a.startswith("--pickle_library")] == [
+        "--pickle_library=dill"]
 
 
 def test_a_dependency_the_user_gave_is_kept(tmp_path):

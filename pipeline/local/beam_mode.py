@@ -11,8 +11,9 @@ CsvIngest writes large data in shards. So the steps that read every example
 enough for each (SCAN_BYTES); the rest stay in-memory. The run header prints
 each choice and its reason; `beam_args` in the config overrides them all.
 
-Whatever the mode, `with_code_in_place` names the project's setup.py as the
-workers' dependency, so that TFX does not package itself for them.
+Whatever the mode, `local_args` names the project's setup.py as the workers'
+dependency, so that TFX does not package itself for them, and has Beam pickle
+with cloudpickle.
 """
 from __future__ import annotations
 
@@ -98,7 +99,27 @@ def with_code_in_place(args: list[str], setup_file: str = SETUP_FILE) -> list[st
     return [*args, f"--setup_file={setup_file}"]
 
 
+# Beam's pickler for the DoFns of a local run, unless the args name one.
+PICKLE_LIBRARY = "--pickle_library=cloudpickle"
+
+
+def with_cloudpickle(args: list[str]) -> list[str]:
+    """`args` plus `--pickle_library=cloudpickle` when they name no pickler.
+
+    Beam pickles every DoFn as it builds a step's pipeline and unpickles it to
+    run it, thousands of times a run. Its default, dill, is the slower of the
+    two here (and around each call it sets its logger's level, which walks
+    every logger of the process): a run of the taxi data went from 71.6 / 75.9 s
+    to 65.6 / 70.5 s with cloudpickle (runs alternated), every metric the same.
+    """
+    if any(a.split("=", 1)[0] == "--pickle_library" for a in args):
+        return list(args)
+    return [*args, PICKLE_LIBRARY]
+
+
 def local_args(configured: Optional[list[str]], chosen: Optional[list[str]] = None) -> list[str]:
     """The Beam args a local run gives TFX: those chosen for the run, else the
-    config's, else in-memory; with the project's code named as in place."""
-    return with_code_in_place(chosen if chosen is not None else configured or IN_MEMORY)
+    config's, else in-memory; with the project's code named as in place, and
+    cloudpickle unless the args name a pickler."""
+    return with_cloudpickle(with_code_in_place(
+        chosen if chosen is not None else configured or IN_MEMORY))
