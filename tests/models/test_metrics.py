@@ -91,6 +91,39 @@ def test_an_auc_twin_equals_tfmas(rows, name, weighted):
     assert twin == exact
 
 
+@pytest.mark.parametrize("thresholds", [
+    "interpolated", [0.0, 0.25, 0.5], [0.1, 0.5, 0.9999], [-1.0, 0.5, 2.0], [0.3]])
+@pytest.mark.parametrize("buckets", ["all", "few", "none"])
+def test_histogram_matrices_equal_tfmas_rebin_and_derivation(thresholds, buckets):
+    from tensorflow_model_analysis.metrics import binary_confusion_matrices as bcm
+    from tensorflow_model_analysis.metrics import calibration_histogram as ch
+
+    if thresholds == "interpolated":
+        thresholds = bcm._interpolated_thresholds(bcm.DEFAULT_NUM_THRESHOLDS)
+    rng = np.random.default_rng(3)
+    n = ch.DEFAULT_NUM_BUCKETS
+    # Bucket 0 (below 0) and n + 1 (1.0 and above) included; sparse or empty.
+    ids = {"all": range(n + 2), "few": [0, 1, 2, 3000, 5000, 5001, 9999, n, n + 1],
+           "none": []}[buckets]
+    hist = []
+    for bucket_id in ids:
+        examples = float(rng.integers(1, 5)) * rng.uniform(0.5, 2.0)
+        labels = examples * rng.uniform()
+        hist.append(ch.Bucket(bucket_id, labels, labels * 0.7, examples))
+
+    edges = [t + bcm._EPSILON if t != 0 else t for t in thresholds]
+    edges = ([-bcm._EPSILON] if thresholds[0] >= 0 else []) + edges + (
+        [1.0 + bcm._EPSILON] if thresholds[-1] < 1.0 else [])
+    exact = bcm._histogram_to_binary_confusion_matrices(thresholds, ch.rebin(edges, hist))
+    assert metrics.histogram_matrices(thresholds, hist) == exact
+
+
+def test_an_auc_twin_derives_its_matrices_in_numpy():
+    derived = [c for c in metrics.AUCFromHistogram().computations()
+               if isinstance(c, metric_types.DerivedMetricComputation)]
+    assert derived[0].result.__qualname__.startswith("_interpolated_matrices")
+
+
 def histogram(combiner, elements):
     accumulator = combiner.create_accumulator()
     for element in elements:
