@@ -35,6 +35,7 @@ from tensorflow_model_analysis.metrics import (
     calibration,
     calibration_histogram,
     confusion_matrix_metrics,
+    example_count,
     metric_types,
     metric_util,
 )
@@ -74,9 +75,9 @@ class HistogramCombiner(_TFMA_COMBINER):
                 self._prediction_key = spec.prediction_key
                 break
 
-    def _single(self, element: metric_types.StandardMetricInputs
-                ) -> Optional[tuple[float, float, float]]:
-        """(label, prediction, weight) of a common example, else None."""
+    def _values(self, element: metric_types.StandardMetricInputs) -> Optional[tuple]:
+        """The element's (label, prediction, weight) arrays for this key's model
+        and output, as TFMA picks them; None where they are not plain arrays."""
         label, prediction = element.label, element.prediction
         weight = element.example_weight if self._example_weighted else None
         for name in self._names:
@@ -92,8 +93,18 @@ class HistogramCombiner(_TFMA_COMBINER):
                 return None
             prediction = prediction[self._prediction_key]
         if not (type(label) is np.ndarray and type(prediction) is np.ndarray
-                and label.size == 1 and label.dtype.kind in "iuf"
-                and prediction.dtype.kind in "iuf"):
+                and label.dtype.kind in "iuf" and prediction.dtype.kind in "iuf"):
+            return None
+        return label, prediction, weight
+
+    def _single(self, element: metric_types.StandardMetricInputs
+                ) -> Optional[tuple[float, float, float]]:
+        """(label, prediction, weight) of a common example, else None."""
+        values = self._values(element)
+        if values is None:
+            return None
+        label, prediction, weight = values
+        if label.size != 1:
             return None
         if self._class_id is None:
             if prediction.size != 1:
@@ -119,9 +130,62 @@ class HistogramCombiner(_TFMA_COMBINER):
             return None
         return value, score, w
 
+    def _rows(self, element: metric_types.StandardMetricInputs
+              ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Flat (labels, predictions, weights) of an element of several 0/1
+        labels with as many finite predictions (the rows of a group, see
+        models/extractors.py), one weight each or one for all; else None."""
+        values = self._values(element) if self._class_id is None else None
+        if values is None:
+            return None
+        label, prediction, weight = values
+        labels = label.reshape(-1).astype(np.float64)
+        predictions = prediction.reshape(-1).astype(np.float64)
+        if (labels.size < 2 or predictions.size != labels.size
+                or not np.all((labels == 0.0) | (labels == 1.0))
+                or not np.all(np.isfinite(predictions))):
+            return None
+        if weight is None:
+            weights = np.ones_like(labels)
+        elif type(weight) is np.ndarray and weight.dtype.kind in "iuf" and (
+                weight.size in (1, labels.size)):
+            weights = np.broadcast_to(weight.reshape(-1).astype(np.float64), labels.shape)
+            if not np.all(np.isfinite(weights)):
+                return None
+        else:
+            return None
+        return labels, predictions, weights
+
+    def _add_rows(self, accumulator: dict, labels: np.ndarray, predictions: np.ndarray,
+                  weights: np.ndarray) -> dict:
+        """TFMA's per-value adds, summed per bucket in numpy first."""
+        keep = weights != 0.0  # TFMA yields nothing of weight 0
+        labels, predictions, weights = labels[keep], predictions[keep], weights[keep]
+        index = (predictions - self._left) / self._range * self._num_buckets + 1
+        ids = np.where(index < 0, 0, np.where(
+            index >= self._num_buckets + 1, self._num_buckets + 1, np.trunc(index)))
+        buckets, inverse = np.unique(ids.astype(np.int64), return_inverse=True)
+        sums = zip(buckets.tolist(),
+                   np.bincount(inverse, labels * weights).tolist(),
+                   np.bincount(inverse, predictions * weights).tolist(),
+                   np.bincount(inverse, weights).tolist())
+        for bucket_id, label, prediction, weight in sums:
+            bucket = accumulator.get(bucket_id)
+            if bucket is None:
+                accumulator[bucket_id] = calibration_histogram.Bucket(
+                    bucket_id, label, prediction, weight)
+            else:
+                bucket.weighted_labels += label
+                bucket.weighted_predictions += prediction
+                bucket.weighted_examples += weight
+        return accumulator
+
     def add_input(self, accumulator: dict, element: Any) -> dict:
         single = self._single(element) if self._direct else None
         if single is None:
+            rows = self._rows(element) if self._direct else None
+            if rows is not None:
+                return self._add_rows(accumulator, *rows)
             return super().add_input(accumulator, element)
         label, prediction, weight = single
         if weight == 0.0:
@@ -361,5 +425,34 @@ def _calibration(name: str = calibration.CALIBRATION_NAME, eval_config: Any = No
         example_weighted=example_weighted)
 
 
+class ExampleCountFromHistogram(tfma.metrics.ExampleCount):
+    """TFMA's ExampleCount, read from the histogram: every example of a binary
+    label adds its weight (1 unweighted) to one bucket. For a model with one
+    probability per example only (pipeline/dag/evaluation.py names it so)."""
+
+    def __init__(self, name: str = example_count.EXAMPLE_COUNT_NAME):
+        metric_types.Metric.__init__(
+            self, metric_util.merge_per_key_computations(_example_count), name=name)
+
+
+def _example_count(name: str = example_count.EXAMPLE_COUNT_NAME, eval_config: Any = None,
+                   model_name: str = "", output_name: str = "",
+                   sub_key: Optional[metric_types.SubKey] = None,
+                   example_weighted: bool = False) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+
+    def value(histogram: calibration_histogram.Histogram) -> float:
+        total = sum(bucket.weighted_examples for bucket in histogram)
+        # A fractional label is split in two weights that sum to its own.
+        return total if example_weighted else float(round(total))
+
+    return from_histogram(
+        key, value, eval_config=eval_config, model_name=model_name, output_name=output_name,
+        sub_key=sub_key, example_weighted=example_weighted)
+
+
 HISTOGRAM_TWINS = frozenset(name.removesuffix(SUFFIX)
                             for name in [*_TWINS, CalibrationFromHistogram.__name__])
+# Twins for a binary label only (one probability per example).
+BINARY_TWINS = frozenset({"ExampleCount"})

@@ -52,7 +52,8 @@ def per_class(metric: str) -> bool:
 
 def metric_config(name: str, task: str) -> tfma.MetricConfig:
     """TFMA's MetricConfig of a configured metric: its histogram twin where it has one."""
-    if task != "regression" and name in histogram_metrics.HISTOGRAM_TWINS:
+    if (task != "regression" and name in histogram_metrics.HISTOGRAM_TWINS) or (
+            task == "binary" and name in histogram_metrics.BINARY_TWINS):
         return tfma.MetricConfig(class_name=name + histogram_metrics.SUFFIX,
                                  module=histogram_metrics.__name__)
     return tfma.MetricConfig(class_name=name)

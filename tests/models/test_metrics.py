@@ -73,13 +73,66 @@ def test_calibration_from_the_histogram_equals_tfmas(rows, weighted):
     assert twin["calibration"] == pytest.approx(exact["calibration"], rel=1e-9)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_example_count_from_the_histogram_equals_tfmas(rows, weighted):
+    exact = evaluate(tfma.metrics.ExampleCount(), rows, weighted)
+    twin = evaluate(metrics.ExampleCountFromHistogram(), rows, weighted)
+    assert twin["example_count"] == pytest.approx(exact["example_count"], rel=1e-12)
+    if not weighted:
+        assert twin["example_count"] == len(rows)
+
+
+def combine(combiner, elements):
+    accumulator = combiner.create_accumulator()
+    for element in elements:
+        accumulator = combiner.add_input(accumulator, metric_util.to_standard_metric_inputs(
+            element))
+    return {b.bucket_id: (b.weighted_labels, b.weighted_predictions, b.weighted_examples)
+            for b in combiner.extract_output(accumulator)[combiner._key]}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_group_of_rows_adds_as_its_rows_do(rows, weighted):
+    """The rows of a slice in one element (models/extractors.py) give TFMA's
+    histogram of the rows one by one, however they are grouped."""
+    computation = metric_types.MetricComputation  # the histogram's
+    combiner = next(c.combiner for c in metrics.AUCFromHistogram().computations(
+        example_weighted=weighted) if isinstance(c, computation))
+    tfma_combiner = next(c.combiner for c in tfma.metrics.AUC().computations(
+        example_weighted=weighted) if isinstance(c, computation))
+    labels, predictions, weights = (np.array(column) for column in zip(*rows))
+    weights[:50] = 0.0  # left out, as TFMA leaves them
+    one_by_one = [{"labels": np.array([y]), "predictions": np.array([p]),
+                   "example_weights": np.array([w])}
+                  for y, p, w in zip(labels, predictions, weights)]
+    groups = [{"labels": labels[i:i + 97], "predictions": predictions[i:i + 97, None],
+               "example_weights": weights[i:i + 97]} for i in range(0, len(rows), 97)]
+    exact = combine(tfma_combiner, one_by_one)
+    grouped = combine(combiner, groups)
+    assert grouped.keys() == exact.keys()
+    for bucket, (label, prediction, weight) in exact.items():
+        assert grouped[bucket] == pytest.approx((label, prediction, weight), rel=1e-12)
+    # TFMA's own combiner takes a group the same way (each value an entry).
+    assert combine(tfma_combiner, groups).keys() == exact.keys()
+
+
+def test_a_group_that_is_not_plain_goes_through_tfma():
+    combiner = next(c.combiner for c in metrics.AUCFromHistogram().computations()
+                    if isinstance(c, metric_types.MetricComputation))
+    fractional = {"labels": np.array([0.25, 1.0]), "predictions": np.array([[0.3], [0.8]])}
+    tfma_combiner = next(c.combiner for c in tfma.metrics.AUC().computations()
+                         if isinstance(c, metric_types.MetricComputation))
+    assert combine(combiner, [fractional]) == combine(tfma_combiner, [fractional])
+
+
 def test_twins_share_one_combiner():
     config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()], metrics_specs=[tfma.MetricsSpec(
         metrics=[tfma.MetricConfig(class_name=name + metrics.SUFFIX, module=metrics.__name__)
-                 for name in ("AUC", "BinaryAccuracy", "FallOut", "MissRate", "Calibration")])])
+                 for name in ("AUC", "BinaryAccuracy", "FallOut", "MissRate", "Calibration",
+                              "ExampleCount")])])
     computations = metric_specs.to_computations(config.metrics_specs, eval_config=config)
     combiners = [c for c in computations if isinstance(c, metric_types.MetricComputation)]
-    assert len(combiners) == 5 and len(set(combiners)) == 1  # TFMA runs equal ones once
+    assert len(combiners) == 6 and len(set(combiners)) == 1  # TFMA runs equal ones once
     assert all(isinstance(c.combiner, metrics.HistogramCombiner) for c in combiners)
 
 
