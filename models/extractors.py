@@ -127,7 +127,7 @@ def _rows_of(value: Any) -> int:
 
 
 def _hashable(value: Any) -> Any:
-    """A key equal for equal values (a NaN is equal to no value)."""
+    """A key equal for equal values (rows with a NaN stay apart: NaN != NaN)."""
     if isinstance(value, np.ndarray):
         return value.dtype.str, value.shape, tuple(value.ravel().tolist())
     return value if value is None else repr(value)

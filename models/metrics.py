@@ -359,6 +359,7 @@ def histogram_matrices(thresholds: list[float], histogram: calibration_histogram
     ids = np.array([b.bucket_id for b in histogram], dtype=np.int64)
     labels = np.array([b.weighted_labels for b in histogram], dtype=np.float64)
     examples = np.array([b.weighted_examples for b in histogram], dtype=np.float64)
+    # A bucket's start as TFMA computes it: (id - 1) / N * (right - left) + left.
     starts = np.where(ids == 0, -np.inf, np.where(
         ids >= n_buckets + 1, np.inf, (ids - 1) / n_buckets * (1.0 - 0.0) + 0.0))
     # rebin: bucket i of the new histogram sums the old buckets whose start
