@@ -97,13 +97,9 @@ class HistogramCombiner(_TFMA_COMBINER):
             return None
         return label, prediction, weight
 
-    def _single(self, element: metric_types.StandardMetricInputs
+    def _single(self, label: np.ndarray, prediction: np.ndarray, weight: Any
                 ) -> Optional[tuple[float, float, float]]:
         """(label, prediction, weight) of a common example, else None."""
-        values = self._values(element)
-        if values is None:
-            return None
-        label, prediction, weight = values
         if label.size != 1:
             return None
         if self._class_id is None:
@@ -130,15 +126,13 @@ class HistogramCombiner(_TFMA_COMBINER):
             return None
         return value, score, w
 
-    def _rows(self, element: metric_types.StandardMetricInputs
+    def _rows(self, label: np.ndarray, prediction: np.ndarray, weight: Any
               ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Flat (labels, predictions, weights) of an element of several 0/1
         labels with as many finite predictions (the rows of a group, see
         models/extractors.py), one weight each or one for all; else None."""
-        values = self._values(element) if self._class_id is None else None
-        if values is None:
+        if self._class_id is not None:
             return None
-        label, prediction, weight = values
         labels = label.reshape(-1).astype(np.float64)
         predictions = prediction.reshape(-1).astype(np.float64)
         if (labels.size < 2 or predictions.size != labels.size
@@ -181,9 +175,12 @@ class HistogramCombiner(_TFMA_COMBINER):
         return accumulator
 
     def add_input(self, accumulator: dict, element: Any) -> dict:
-        single = self._single(element) if self._direct else None
+        values = self._values(element) if self._direct else None
+        if values is None:
+            return super().add_input(accumulator, element)
+        single = self._single(*values)
         if single is None:
-            rows = self._rows(element) if self._direct else None
+            rows = self._rows(*values)
             if rows is not None:
                 return self._add_rows(accumulator, *rows)
             return super().add_input(accumulator, element)
