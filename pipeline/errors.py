@@ -37,6 +37,13 @@ class ConfigError(TfxpError, ValueError):
     what = "configuration error"
 
 
+class StateError(TfxpError):
+    """What is on disk or in the store does not allow the request: no such version,
+    no earlier stable version, a damaged serving file. Not the configuration's fault."""
+
+    what = "cannot do that"
+
+
 class DataRejected(TfxpError):
     """The data does not match the schema, or drifted: nothing was trained."""
 
