@@ -86,6 +86,47 @@ def metric_names() -> frozenset[str]:
                      | _exported_classes("tf_keras", "metrics/__init__.py"))
 
 
+# Metrics whose value lies in [0, 1] (areas, accuracies, rates) and metrics that
+# are never negative (counts, errors, calibration): a bound outside can never
+# be met, or always is, and is a typo either way.
+UNIT_METRICS = frozenset({
+    "AUC", "AUCPrecisionRecall", "Accuracy", "BalancedAccuracy", "BinaryAccuracy",
+    "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy", "FallOut", "MissRate", "FPR", "FNR", "TPR", "TNR",
+    "Precision", "Recall", "PPV", "NPV", "NegativePredictiveValue", "Specificity",
+    "FalseDiscoveryRate", "FalseOmissionRate", "Prevalence", "ThreatScore", "F1Score",
+    "FBetaScore", "FowlkesMallowsIndex", "MaxRecall", "PrecisionAtRecall",
+    "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity",
+    "SquaredPearsonCorrelation", "NegToNegFlipRate", "NegToPosFlipRate",
+    "PosToNegFlipRate", "PosToPosFlipRate", "SymmetricFlipRate"})
+NON_NEGATIVE_METRICS = frozenset({
+    "ExampleCount", "WeightedExampleCount", "Calibration", "FalsePositives",
+    "FalseNegatives", "TruePositives", "TrueNegatives", "FP", "FN", "TP", "TN",
+    "MeanSquaredError", "MeanAbsoluteError", "RootMeanSquaredError", "MSE", "MAE",
+    "MeanAbsolutePercentageError", "MAPE", "MeanSquaredLogarithmicError", "MSLE",
+    "BinaryCrossentropy", "BinaryCrossEntropy", "CategoricalCrossentropy",
+    "CategoricalCrossEntropy", "SparseCategoricalCrossentropy", "Hinge", "SquaredHinge",
+    "CategoricalHinge", "LogCoshError", "Poisson", "KLDivergence", "KLD",
+    "DiagnosticOddsRatio", "PositiveLikelihoodRatio", "NegativeLikelihoodRatio"})
+
+
+def _check_bounds(metric: str, lower: Optional[float], upper: Optional[float]) -> None:
+    """A lower or upper bound some value of the metric could meet, lower below upper."""
+    for key, bound in (("lower", lower), ("upper", upper)):
+        if bound is None:
+            continue
+        if metric in UNIT_METRICS and not 0 <= bound <= 1:
+            never = (key == "lower") == (bound > 1)
+            raise ValueError(f"{key}: {metric} lies in [0, 1], so a bound of {bound:g} "
+                             f"{'can never be met' if never else 'always holds'}")
+        if metric in NON_NEGATIVE_METRICS and bound < 0:
+            raise ValueError(f"{key}: {metric} is never negative, so a bound of {bound:g} "
+                             f"{'always holds' if key == 'lower' else 'can never be met'}")
+    if lower is not None and upper is not None and not lower < upper:
+        raise ValueError(f"lower: {lower:g} must be below upper ({upper:g}); "
+                         f"no value of {metric} meets both")
+
+
 def _check_metric(name: str) -> None:
     names = metric_names()
     if name not in names:
@@ -146,6 +187,7 @@ class Threshold(_Strict):
             raise ValueError("set at least one of lower, upper, max_decrease, max_increase")
         if self.max_decrease is not None and self.max_increase is not None:
             raise ValueError("max_decrease and max_increase cannot both be set")
+        _check_bounds(self.metric, self.lower, self.upper)
         return self
 
 
@@ -336,7 +378,8 @@ class PipelineConfig(_Strict):
         return list(DEFAULT_METRICS[self.label.task])
 
     def model_inputs(self) -> ModelInputs:
-        return ModelInputs(features=self.features, label=self.label, training=self.training)
+        return ModelInputs(features=self.features, label=self.label, training=self.training,
+                           na_values=self.data.na_values)
 
     def resolve(self, path: str) -> str:
         """A config path made absolute: package data, relative to the file, or as is."""

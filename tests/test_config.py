@@ -113,3 +113,68 @@ def test_a_config_missing_sections_names_each_one(tmp_path):
         load_config(path)
     for key in ("data", "schema", "features", "label", "evaluation", "serving"):
         assert f"{path}: {key}: Field required" in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("threshold, key, words", [
+    ({"metric": "AUC", "lower": 2.0}, "lower", "[0, 1], so a bound of 2 can never be met"),
+    ({"metric": "BinaryAccuracy", "upper": -0.1}, "upper", "can never be met"),
+    ({"metric": "FallOut", "upper": 1.5}, "upper", "always holds"),
+    ({"metric": "ExampleCount", "upper": -1}, "upper", "never negative"),
+    ({"metric": "AUC", "lower": 0.8, "upper": 0.7}, "lower", "must be below upper"),
+    ({"metric": "Calibration", "lower": 1.1, "upper": 1.1}, "lower", "must be below upper"),
+])
+def test_impossible_thresholds_are_named(tmp_path, threshold, key, words):
+    msg = error_of(tmp_path, lambda c: c["evaluation"]["thresholds"].append(threshold))
+    assert msg.count("\n") == 0
+    assert f"evaluation.thresholds[7].{key}: " in msg and words in msg
+
+
+def test_possible_thresholds_load(tmp_path):
+    def change(c):
+        c["evaluation"]["thresholds"] += [
+            {"metric": "AUC", "lower": 0.0, "upper": 1.0},
+            {"metric": "Calibration", "lower": 0.5, "upper": 2.0},
+            {"metric": "MeanLabel", "lower": -3.0}]  # no fixed range
+        c["monitoring"]["thresholds"].append({"metric": "AUC", "lower": 0.5})
+    load_config(write_config(tmp_path, change))
+
+
+def test_monitoring_thresholds_are_checked_too(tmp_path):
+    msg = error_of(tmp_path, lambda c: c["monitoring"]["thresholds"].append(
+        {"metric": "AUC", "lower": 1.5}))
+    assert "monitoring.thresholds[3].lower: AUC lies in [0, 1]" in msg
+
+
+def schema_error(tmp_path, change) -> str:
+    from pipeline.dag.schema import check_config_against_schema
+    cfg = load_config(write_config(tmp_path, change))
+    with pytest.raises(ConfigError) as e:
+        check_config_against_schema(cfg)
+    return str(e.value)
+
+
+def test_a_slice_on_a_column_not_in_the_schema_is_named(tmp_path):
+    def change(c):
+        c["evaluation"]["slices"].append(["payment_typo"])
+        c["evaluation"]["thresholds"].append(
+            {"metric": "FallOut", "slice": {"payment_typo": "Cash"}, "upper": 0.1})
+    msg = schema_error(tmp_path, change)
+    assert msg.startswith("evaluation.slices[2]: column 'payment_typo' is not in the schema")
+    assert "similar: payment_type" in msg and msg.count("\n") == 0
+
+
+def test_a_slice_value_outside_the_domain_is_named(tmp_path):
+    msg = schema_error(tmp_path, lambda c: c["monitoring"]["thresholds"].append(
+        {"metric": "AUC", "slice": {"payment_type": "Bitcoin"}, "max_decrease": 0.1}))
+    assert msg.startswith("monitoring.thresholds[3].slice: payment_type='Bitcoin' is not a value")
+    assert "Credit Card" in msg
+
+
+def test_tfxp_run_refuses_a_bad_slice_before_running(tmp_path, capsys):
+    from pipeline.cli.main import main
+
+    config = write_config(tmp_path, lambda c: c["evaluation"]["slices"].append(["payment_typo"]))
+    assert main(["run", "--config", str(config), "--root", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "evaluation.slices[2]: column 'payment_typo'" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

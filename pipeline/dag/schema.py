@@ -178,7 +178,7 @@ def check_config_against_schema(cfg: "PipelineConfig", schema_path: Optional[str
     if label.relative_to:
         needs.append(("label.relative_to", label.relative_to, _NUMBER, "a number"))
 
-    problems = []
+    problems = _slice_problems(cfg, schema, path)
     for key, column, allowed, what in needs:
         if column not in types:
             problems.append(f"{key}: column {column!r} is not in the schema {path} "
@@ -198,3 +198,34 @@ def check_config_against_schema(cfg: "PipelineConfig", schema_path: Optional[str
                             f"{path} types it {kind}{shown}{hint}")
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _slice_problems(cfg: "PipelineConfig", schema: schema_pb2.Schema, path: str) -> list[str]:
+    """Every slice column is a column of the schema, and a slice's value one of its
+    domain's values: otherwise the Evaluator computes nothing for that slice and
+    the run fails after training, naming another slice."""
+    import difflib
+
+    features = {f.name: f for f in schema.feature}
+
+    def unknown(column: str) -> str:
+        close = difflib.get_close_matches(column, sorted(features), n=3, cutoff=0.6)
+        return (f"column {column!r} is not in the schema {path}"
+                + (f" (similar: {', '.join(close)})" if close else ""))
+
+    problems = []
+    for i, kind in enumerate(cfg.evaluation.slices):
+        problems += [f"evaluation.slices[{i}]: {unknown(c)}" for c in kind if c not in features]
+    # A threshold's slice is one of those kinds (PipelineConfig checks): its
+    # columns are named above; a single slice's value must be in the domain.
+    for section, thresholds in (("evaluation", cfg.evaluation.thresholds),
+                                ("monitoring", cfg.monitoring.thresholds)):
+        for i, t in enumerate(thresholds):
+            for column, value in (t.slice.items() if isinstance(t.slice, dict) else ()):
+                domain = _domain(schema, features[column]) if column in features else set()
+                if domain and str(value) not in domain:
+                    problems.append(
+                        f"{section}.thresholds[{i}].slice: {column}={value!r} is not a value "
+                        f"of {column} in the schema {path} (its values: "
+                        f"{', '.join(sorted(domain)[:12])})")
+    return problems
