@@ -26,11 +26,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.layout import RunLayout
     from pipeline.local import beam_mode, unchanged
     from pipeline.local.lock import run_lock
+    from pipeline.local.writable import require_run_writable
 
     cfg = _config(args)
     check_config_against_schema(cfg)  # in a second, before TFX is even imported
     layout = RunLayout.under(args.root, cfg)
     layout.require_directory()
+    require_run_writable(cfg, layout)
     os.makedirs(layout.root, exist_ok=True)
     run_id = datetime.datetime.now().isoformat()
     files = cfg.data_files(args.data)
@@ -110,6 +112,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if output and os.path.exists(output):
         raise ConfigError(f"{output} exists; the draft never overwrites a schema "
                           f"(remove it or choose another --output)")
+    if output:
+        from pipeline.local.writable import require_writable
+        require_writable([("--output", output, False)])
     draft = draft_schema(cfg, RunLayout.under(args.root, cfg).schema_draft, args.data)
     for line in token_notes(cfg, draft, args.data):
         print(line)

@@ -24,8 +24,10 @@ from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
 from pipeline.lineage.store import EXECUTED, Store, custom, open_store, sqlite_connection
 from pipeline.local.beam_mode import local_args
+from pipeline.local.inputs import local_sources
 from pipeline.local.lock import Holder, run_lock
 from pipeline.local.runner import Listener, LocalRunner, RunResult
+from pipeline.local.writable import require_run_writable
 from pipeline.pipeline import create_pipeline
 
 
@@ -70,6 +72,7 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
     """
     paths = RunLayout.under(root, cfg)
     paths.require_directory()
+    require_run_writable(cfg, paths)
     os.makedirs(paths.root, exist_ok=True)
     run_id = run_id or datetime.datetime.now().isoformat()
     with contextlib.nullcontext() if lock_held else run_lock(
@@ -78,7 +81,8 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
         beam_args = local_args(cfg.beam_args, beam_args)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
-            data_path=data_path, metadata_connection_config=connection, beam_args=beam_args,
+            sources=local_sources(cfg, data_path), metadata_connection_config=connection,
+            beam_args=beam_args,
             step_beam_args=step_beam_args)
         facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
         run = LocalRunner(listener=listener, run_id=run_id).run(tfx_pipeline)
