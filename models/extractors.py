@@ -29,6 +29,7 @@ from tensorflow_model_analysis.extractors import unbatch_extractor
 from tensorflow_model_analysis.metrics import metric_specs, metric_types
 from tensorflow_model_analysis.utils import util
 
+from models import tfma_internals
 from models.metrics import HistogramCombiner
 
 PROJECT_STAGE = "KeepSlicedFeatures"
@@ -65,8 +66,7 @@ def rows_groupable(eval_config: tfma.EvalConfig) -> bool:
     combiners = [c.combiner for c in computations
                  if isinstance(c, metric_types.MetricComputation)]
     return bool(combiners) and all(
-        isinstance(c, HistogramCombiner) and c._direct and c._class_id is None  # noqa: SLF001
-        for c in combiners) and not any(
+        isinstance(c, HistogramCombiner) and c.takes_groups for c in combiners) and not any(
         c.preprocessors for c in computations if isinstance(c, metric_types.MetricComputation))
 
 
@@ -115,7 +115,7 @@ def _group_rows(extracts: dict[str, Any], columns: frozenset[str]) -> list[dict[
                 group[tfma.constants.FEATURES_KEY] = per_row[members[0]]["f"]
             out.append(group)
     except KeyError:
-        return list(unbatch_extractor._extract_unbatched_inputs(  # noqa: SLF001
+        return list(tfma_internals.extract_unbatched_inputs(
             {**batch, tfma.constants.FEATURES_KEY: features}))
     return out
 

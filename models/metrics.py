@@ -11,6 +11,9 @@ needs (TFMA's `use_histogram` path), so one combiner serves them all.
 That combiner is TFMA's, with its per-example unpacking skipped for the common
 example (a 0/1 label or a class index, its probability, one weight): TFMA's
 general unpacking (`to_label_prediction_example_weight`) was most of its cost.
+TFMA does not publish that combiner or the helpers below: every private name
+of TFMA used here is reached through models/tfma_internals.py, which checks
+them when it loads.
 
 AUC's confusion matrices at its 10,000 thresholds are derived from the
 histogram in numpy (`histogram_matrices`), equal to TFMA's Python loops.
@@ -24,10 +27,12 @@ classes (see pipeline/dag/evaluation.py); their keys are TFMA's (`fall_out`,
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+import apache_beam as beam
 import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import (
@@ -40,40 +45,96 @@ from tensorflow_model_analysis.metrics import (
     metric_util,
 )
 
+from models import tfma_internals
+
 # The suffix of the histogram-backed twin of a TFMA metric class.
 SUFFIX = "FromHistogram"
 
-_TFMA_COMBINER = calibration_histogram._CalibrationHistogramCombiner  # noqa: SLF001
+log = logging.getLogger(__name__)
 
 
-class HistogramCombiner(_TFMA_COMBINER):
+class HistogramCombiner(beam.CombineFn):
     """TFMA's calibration histogram combiner, taking the common example directly.
 
     An example with one label of 0 or 1 and one probability (or, for one class
     of a multi-class label, a class index and a probability per class) and one
     finite weight, without top-k or class weights, is added as TFMA adds it
     after its general unpacking, which costs most of TFMA's time per example;
-    any other example goes through TFMA's own `add_input`.
+    any other example goes to TFMA's own combiner, which this one wraps.
     """
 
     def __init__(self, combiner: Any):
-        self.__dict__.update(vars(combiner))
-        key = self._key
+        self._tfma = combiner
+        settings = tfma_internals.histogram_settings(combiner)
+        self._settings = settings
+        self._bucket_index = tfma_internals.bucket_index(combiner)
+        self._left, self._range = settings.left, settings.range
+        self._num_buckets = settings.num_buckets
+        self._example_weighted = settings.example_weighted
+        key = settings.key
         sub_key = key.sub_key
         self._class_id = (sub_key.class_id if sub_key is not None and sub_key.k is None
                           and sub_key.top_k is None else None)
-        self._direct = ((sub_key is None or self._class_id is not None)
-                        and self._aggregation_type is None and not self._class_weights
-                        and self._prediction_based_bucketing and self._fractional_labels)
+        unlike = [why for why, holds in (
+            ("top-k or k sub key", sub_key is not None and self._class_id is None),
+            ("aggregation type", settings.aggregation_type is not None),
+            ("class weights", bool(settings.class_weights)),
+            ("bucketing by label", not settings.prediction_based_bucketing),
+            ("no fractional labels", not settings.fractional_labels)) if holds]
+        self._direct = not unlike
+        if unlike:
+            # Not the common example: every one goes through TFMA's unpacking.
+            log.info("calibration histogram %s: TFMA's own path for every example (%s)",
+                     key, ", ".join(unlike))
         self._names = [name for name in (key.model_name, key.output_name) if name]
         # The model spec's prediction_key picks the prediction from a dict of
         # outputs, as TFMA picks it (a spec's name counts with several specs only).
         self._prediction_key = ""
-        specs = self._eval_config.model_specs if self._eval_config else []
+        specs = settings.eval_config.model_specs if settings.eval_config else []
         for spec in specs:
             if (spec.name if len(specs) > 1 else "") == key.model_name:
                 self._prediction_key = spec.prediction_key
                 break
+
+    @property
+    def key(self) -> metric_types.MetricKey:
+        """The key of the histogram this combiner outputs."""
+        return self._settings.key
+
+    @property
+    def prediction_key(self) -> str:
+        """The output a dict of predictions is read from ("" for a plain array)."""
+        return self._prediction_key
+
+    @property
+    def takes_common_examples(self) -> bool:
+        """Whether the common example skips TFMA's unpacking (no top-k, class
+        weights or aggregation)."""
+        return self._direct
+
+    @property
+    def takes_groups(self) -> bool:
+        """Whether several rows of a 0/1 label in one element add as the rows
+        would (models/extractors.py groups rows only then)."""
+        return self._direct and self._class_id is None
+
+    def setup(self) -> None:
+        self._tfma.setup()
+
+    def create_accumulator(self) -> dict:
+        return self._tfma.create_accumulator()
+
+    def merge_accumulators(self, accumulators: Any) -> dict:
+        return self._tfma.merge_accumulators(accumulators)
+
+    def compact(self, accumulator: dict) -> dict:
+        return self._tfma.compact(accumulator)
+
+    def extract_output(self, accumulator: dict) -> dict:
+        return self._tfma.extract_output(accumulator)
+
+    def teardown(self) -> None:
+        self._tfma.teardown()
 
     def _values(self, element: metric_types.StandardMetricInputs) -> Optional[tuple]:
         """The element's (label, prediction, weight) arrays for this key's model
@@ -177,13 +238,13 @@ class HistogramCombiner(_TFMA_COMBINER):
     def add_input(self, accumulator: dict, element: Any) -> dict:
         values = self._values(element) if self._direct else None
         if values is None:
-            return super().add_input(accumulator, element)
+            return self._tfma.add_input(accumulator, element)
         single = self._single(*values)
         if single is None:
             rows = self._rows(*values)
             if rows is not None:
                 return self._add_rows(accumulator, *rows)
-            return super().add_input(accumulator, element)
+            return self._tfma.add_input(accumulator, element)
         label, prediction, weight = single
         if weight == 0.0:
             return accumulator  # TFMA yields nothing of weight 0
@@ -202,26 +263,42 @@ class HistogramCombiner(_TFMA_COMBINER):
 def direct(computations: metric_types.MetricComputations) -> metric_types.MetricComputations:
     """The computations with TFMA's histogram combiner replaced by HistogramCombiner
     (computations are equal, and computed once, when their combiners' class names
-    and keys are)."""
-    return [metric_types.MetricComputation(keys=c.keys, preprocessors=c.preprocessors,
-                                           combiner=HistogramCombiner(c.combiner))
-            if isinstance(c, metric_types.MetricComputation)
-            and type(c.combiner) is _TFMA_COMBINER else c
-            for c in computations]
+    and keys are).
+
+    A histogram computed by any other combiner (a subclass, or a class a TFMA
+    upgrade put in its place) is left to it, and a warning says so: only TFMA's
+    own combiner is known to add as HistogramCombiner does.
+    """
+    out = []
+    for c in computations:
+        if isinstance(c, metric_types.MetricComputation):
+            if type(c.combiner) is tfma_internals.CalibrationHistogramCombiner:
+                c = metric_types.MetricComputation(keys=c.keys, preprocessors=c.preprocessors,
+                                                   combiner=HistogramCombiner(c.combiner))
+            elif not isinstance(c.combiner, HistogramCombiner) and any(
+                    k.name.startswith(calibration_histogram.CALIBRATION_HISTOGRAM_NAME)
+                    for k in c.keys):
+                log.warning("calibration histogram %s is computed by %s, not TFMA %s's "
+                            "combiner: the per-example fast path of models/metrics.py is off",
+                            c.keys[-1], type(c.combiner).__qualname__,
+                            tfma_internals.PINNED_VERSION)
+        out.append(c)
+    return out
 
 
 class _FromHistogram:
     """Mixin for a tfma ConfusionMatrixMetricBase: a metric at thresholds reads its
     matrices from the shared histogram; any other (AUC, ...) is TFMA's, with the
-    histogram combiner replaced by HistogramCombiner."""
+    histogram combiner replaced by HistogramCombiner. (`_twins` makes
+    `histogram_computations` the metric's computations.)"""
 
-    def _metric_computations(self, thresholds=None, num_thresholds=None, top_k=None,
-                             class_id=None, name=None, eval_config=None, model_name="",
-                             output_name="", sub_key=None, aggregation_type=None,
-                             class_weights=None, example_weighted=False, preprocessors=None,
-                             metric_key=None, **kwargs) -> metric_types.MetricComputations:
+    def histogram_computations(self, thresholds=None, num_thresholds=None, top_k=None,
+                               class_id=None, name=None, eval_config=None, model_name="",
+                               output_name="", sub_key=None, aggregation_type=None,
+                               class_weights=None, example_weighted=False, preprocessors=None,
+                               metric_key=None, **kwargs) -> metric_types.MetricComputations:
         at_thresholds = isinstance(self, confusion_matrix_metrics.ConfusionMatrixMetric)
-        chosen = ([self._default_threshold()]  # type: ignore[attr-defined]
+        chosen = ([tfma_internals.default_threshold(self)]
                   if at_thresholds and thresholds is None else
                   [thresholds] if isinstance(thresholds, (int, float)) else
                   list(thresholds or []))
@@ -231,8 +308,8 @@ class _FromHistogram:
             # AUC and its kind, top-k, per-class options and thresholds inside
             # a bucket: TFMA's computations, but for the combiner and, for
             # AUC's interpolated thresholds, the derivation of the matrices.
-            computations = direct(super()._metric_computations(  # type: ignore[misc]
-                thresholds=thresholds, num_thresholds=num_thresholds, top_k=top_k,
+            computations = direct(tfma_internals.base_computations(
+                self, thresholds=thresholds, num_thresholds=num_thresholds, top_k=top_k,
                 class_id=class_id, name=name, eval_config=eval_config, model_name=model_name,
                 output_name=output_name, sub_key=sub_key, aggregation_type=aggregation_type,
                 class_weights=class_weights, example_weighted=example_weighted,
@@ -248,8 +325,8 @@ class _FromHistogram:
             example_weighted=example_weighted, aggregation_type=aggregation_type)
 
         def value(histogram: calibration_histogram.Histogram) -> Any:
-            return self._metric_value(  # type: ignore[attr-defined]
-                key=key, matrices=matrices_at(edges, histogram), **kwargs)
+            return tfma_internals.metric_value(
+                self, key, matrices_at(edges, histogram), **kwargs)
 
         return from_histogram(
             key, value, eval_config=eval_config, model_name=model_name,
@@ -310,7 +387,7 @@ def matrices_at(thresholds: list[float], histogram: calibration_histogram.Histog
 # A bucket edge computed as (id - 1) / N may sit a rounding error from the threshold.
 _EDGE = 1e-9
 
-_TFMA_EPSILON = binary_confusion_matrices._EPSILON  # noqa: SLF001
+_TFMA_EPSILON = tfma_internals.EPSILON
 
 
 def _interpolated_matrices(computations: metric_types.MetricComputations,
@@ -323,8 +400,7 @@ def _interpolated_matrices(computations: metric_types.MetricComputations,
     10,000 thresholds for each slice: 1.5-2 s of a taxi run's Evaluator, at any
     size of data, for its 31 slices.
     """
-    thresholds = binary_confusion_matrices._interpolated_thresholds(  # noqa: SLF001
-        num_thresholds)
+    thresholds = tfma_internals.interpolated_thresholds(num_thresholds)
     out = list(computations)
     for i, computation in enumerate(out):
         if (i > 0 and isinstance(computation, metric_types.DerivedMetricComputation)
@@ -386,9 +462,11 @@ def _twins() -> dict[str, type]:
     for name in dir(confusion_matrix_metrics):
         cls = getattr(confusion_matrix_metrics, name)
         if (isinstance(cls, type) and issubclass(cls, base) and not inspect.isabstract(cls)
-                and cls._metric_computations is base._metric_computations):
-            twins[name + SUFFIX] = type(name + SUFFIX, (_FromHistogram, cls),
-                                        {"__module__": __name__, "__doc__": cls.__doc__})
+                and tfma_internals.computes_as_base(cls)):
+            twins[name + SUFFIX] = tfma_internals.with_computations(
+                name + SUFFIX, (_FromHistogram, cls),
+                {"__module__": __name__, "__doc__": cls.__doc__},
+                _FromHistogram.histogram_computations)
     return twins
 
 

@@ -1,12 +1,14 @@
 """The histogram twins give TFMA's values, through TFMA's own combiners."""
+import functools
 import inspect
+import sys
 
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric_util
 
-from models import metrics
+from models import metrics, tfma_internals
 from pipeline.config import load_config
 from pipeline.dag.evaluation import configured_name, eval_config
 
@@ -88,7 +90,7 @@ def combine(combiner, elements):
         accumulator = combiner.add_input(accumulator, metric_util.to_standard_metric_inputs(
             element))
     return {b.bucket_id: (b.weighted_labels, b.weighted_predictions, b.weighted_examples)
-            for b in combiner.extract_output(accumulator)[combiner._key]}
+            for b in next(iter(combiner.extract_output(accumulator).values()))}
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -152,7 +154,7 @@ def test_histogram_matrices_equal_tfmas_rebin_and_derivation(thresholds, buckets
     from tensorflow_model_analysis.metrics import calibration_histogram as ch
 
     if thresholds == "interpolated":
-        thresholds = bcm._interpolated_thresholds(bcm.DEFAULT_NUM_THRESHOLDS)
+        thresholds = tfma_internals.interpolated_thresholds(bcm.DEFAULT_NUM_THRESHOLDS)
     rng = np.random.default_rng(3)
     n = ch.DEFAULT_NUM_BUCKETS
     # Bucket 0 (below 0) and n + 1 (1.0 and above) included; sparse or empty.
@@ -164,10 +166,12 @@ def test_histogram_matrices_equal_tfmas_rebin_and_derivation(thresholds, buckets
         labels = examples * rng.uniform()
         hist.append(ch.Bucket(bucket_id, labels, labels * 0.7, examples))
 
-    edges = [t + bcm._EPSILON if t != 0 else t for t in thresholds]
-    edges = ([-bcm._EPSILON] if thresholds[0] >= 0 else []) + edges + (
-        [1.0 + bcm._EPSILON] if thresholds[-1] < 1.0 else [])
-    exact = bcm._histogram_to_binary_confusion_matrices(thresholds, ch.rebin(edges, hist))
+    epsilon = tfma_internals.EPSILON
+    edges = [t + epsilon if t != 0 else t for t in thresholds]
+    edges = ([-epsilon] if thresholds[0] >= 0 else []) + edges + (
+        [1.0 + epsilon] if thresholds[-1] < 1.0 else [])
+    exact = tfma_internals.histogram_to_binary_confusion_matrices(
+        thresholds, ch.rebin(edges, hist))
     assert metrics.histogram_matrices(thresholds, hist) == exact
 
 
@@ -278,5 +282,99 @@ def test_the_histogram_combiner_adds_one_class_as_tfmas_does(class_id, model_nam
             eval_config=config, model_name=model_name, example_weighted=weighted,
             sub_key=metric_types.SubKey(class_id=class_id))[0]
         ours = metrics.direct([tfma_computation])[0].combiner
-        assert ours._direct and ours._prediction_key == "outputs"
+        assert ours.takes_common_examples and ours.prediction_key == "outputs"
         assert histogram(ours, elements) == histogram(tfma_computation.combiner, elements)
+
+
+def load_fence_copy():
+    """A fresh copy of models/tfma_internals.py, run against TFMA as it is now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tfma_internals_copy",
+                                                  tfma_internals.__file__)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # where its dataclass looks itself up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_the_pinned_tfma_is_the_one_the_fence_was_read_from():
+    from pathlib import Path
+
+    from tensorflow_model_analysis import version
+
+    lock = (Path(__file__).resolve().parents[2] / "requirements.lock").read_text()
+    assert f"tensorflow-model-analysis=={tfma_internals.PINNED_VERSION}\n" in lock
+    assert version.VERSION == tfma_internals.PINNED_VERSION
+    assert load_fence_copy().CalibrationHistogramCombiner is (
+        tfma_internals.CalibrationHistogramCombiner)
+
+
+def test_a_renamed_tfma_name_fails_the_import_naming_it(monkeypatch):
+    from tensorflow_model_analysis.metrics import calibration_histogram
+
+    monkeypatch.delattr(calibration_histogram, "_CalibrationHistogramCombiner")
+    with pytest.raises(ImportError, match=(  # the copy's own TfmaChanged
+            r"calibration_histogram\._CalibrationHistogramCombiner: no such name; .*"
+            r"written against TFMA 0\.47\.1")):
+        load_fence_copy()
+
+
+def test_a_tfma_function_of_another_shape_fails_the_import(monkeypatch):
+    from tensorflow_model_analysis.metrics import binary_confusion_matrices
+
+    monkeypatch.setattr(binary_confusion_matrices, "_interpolated_thresholds",
+                        lambda count: [0.0] * count)
+    with pytest.raises(ImportError,
+                       match=r"_interpolated_thresholds: no parameter num_thresholds"):
+        load_fence_copy()
+
+
+def test_a_tfma_combiner_without_an_attribute_fails_the_import(monkeypatch):
+    combiner = tfma_internals.CalibrationHistogramCombiner
+    init = combiner.__init__
+
+    @functools.wraps(init)
+    def without_range(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        del self._range
+
+    monkeypatch.setattr(combiner, "__init__", without_range)
+    with pytest.raises(ImportError, match=r"\._range: no such attribute"):
+        load_fence_copy()
+
+
+def test_a_histogram_of_an_unknown_combiner_is_left_to_it_and_said(caplog):
+    """A subclass (or a class that took the place of TFMA's) keeps TFMA's
+    path, and the lost fast path is logged rather than silent."""
+    computation = tfma.metrics.calibration_histogram.calibration_histogram()[0]
+
+    class Renamed(tfma_internals.CalibrationHistogramCombiner):
+        pass
+
+    renamed = Renamed(key=computation.keys[0], eval_config=None, aggregation_type=None,
+                      class_weights=None, example_weighted=False, num_buckets=10000, left=0.0,
+                      right=1.0, prediction_based_bucketing=True, fractional_labels=True)
+    unknown = metric_types.MetricComputation(keys=computation.keys, preprocessors=None,
+                                             combiner=renamed)
+    with caplog.at_level("WARNING", logger=metrics.__name__):
+        [kept] = metrics.direct([unknown])
+    assert kept.combiner is renamed
+    assert "Renamed" in caplog.text and "fast path" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=metrics.__name__):
+        [replaced] = metrics.direct([computation])
+    assert isinstance(replaced.combiner, metrics.HistogramCombiner) and not caplog.text
+
+
+def test_a_histogram_off_the_direct_path_says_why(caplog):
+    computation = tfma.metrics.calibration_histogram.calibration_histogram(
+        class_weights={0: 1.0, 1: 2.0})[0]
+    with caplog.at_level("INFO", logger=metrics.__name__):
+        [ours] = metrics.direct([computation])
+    assert not ours.combiner.takes_common_examples
+    assert "TFMA's own path for every example (class weights)" in caplog.text
