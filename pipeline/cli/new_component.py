@@ -10,10 +10,12 @@ strings (no data files to package); this module imports nothing heavy.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import keyword
 import os
 import re
 import string
+import sys
 
 from pipeline.errors import ScaffoldError
 
@@ -188,14 +190,32 @@ def class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_") if part)
 
 
+def shadows(name: str) -> str:
+    """What a top-level module called `name` would hide: a standard-library module
+    or an installed package ("" for none)."""
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        return f"the standard library's {name!r}"
+    found = importlib.util.find_spec(name)
+    if found is not None:
+        where = found.origin or next(iter(found.submodule_search_locations or []), "")
+        return f"the installed module {name!r} ({where})"
+    return ""
+
+
 def scaffold(name: str, directory: str = "components") -> list[str]:
     """Writes components/<name>/ from the templates; returns the files written.
 
-    Refuses an invalid name or an existing folder, so nothing is overwritten.
+    Refuses an invalid name, a name that shadows another module (a folder named
+`json` on the import path hides the standard library's), or an existing
+folder, so nothing is overwritten.
     """
     if not NAME.match(name) or keyword.iskeyword(name):
         raise ScaffoldError(
             f"{name!r}: use a lower_snake_case Python identifier, e.g. 'label_audit'")
+    shadowed = shadows(name)
+    if shadowed:
+        raise ScaffoldError(f"{name!r} would shadow {shadowed} wherever the folder is on "
+                            f"the import path (pytest puts it there); choose another name")
     target = os.path.join(directory, name)
     if os.path.exists(target):
         raise ScaffoldError(f"{target} already exists; choose another name")

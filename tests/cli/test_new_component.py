@@ -38,6 +38,17 @@ def test_never_overwrites_and_rejects_bad_names(tmp_path):
         cmd_new_component(Namespace(name="label_audit", dir=str(tmp_path)))
 
 
+@pytest.mark.parametrize("name, what", [
+    ("json", "standard library's 'json'"), ("os", "standard library"),
+    ("sys", "standard library"), ("numpy", "installed module 'numpy'"),
+    ("tfx", "installed module 'tfx'"), ("pipeline", "installed module 'pipeline'")])
+def test_refuses_names_that_shadow_other_modules(tmp_path, capsys, name, what):
+    assert main(["new-component", name, "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"'{name}' would shadow the {what}" in err and err.count("\n") == 1
+    assert not (tmp_path / name).exists()
+
+
 def test_class_name():
     assert class_name("label_audit") == "LabelAudit"
     assert class_name("drift2_check") == "Drift2Check"
