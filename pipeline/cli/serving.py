@@ -17,13 +17,19 @@ if TYPE_CHECKING:
     from pipeline.layout import RunLayout
 
 SHOWN_BAD_ROWS = 20
+# The commands that read the run root's ML Metadata store.
+STORE_COMMANDS = ("predict", "evaluate", "versions")
 
 
 def _setup(args: argparse.Namespace) -> tuple["PipelineConfig", "RunLayout"]:
     from pipeline.config import load_config
     from pipeline.layout import RunLayout
+    from pipeline.lineage.store import check_sqlite
     cfg = load_config(args.config)
-    return cfg, RunLayout.under(args.root, cfg)
+    layout = RunLayout.under(args.root, cfg)
+    if args.command in STORE_COMMANDS:  # promote and rollback touch serving files only
+        check_sqlite(layout.metadata)  # a damaged store is named before anything reads it
+    return cfg, layout
 
 
 def _report_bad(bad: list, total: int) -> None:

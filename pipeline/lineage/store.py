@@ -16,8 +16,11 @@ so nothing built on it needs to know which layout it reads.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
+import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from ml_metadata import metadata_store
@@ -69,6 +72,35 @@ def sqlite_connection(path: str, must_exist: bool = False) -> mlmd.ConnectionCon
     return config
 
 
+def check_sqlite(path: str) -> None:
+    """StoreError naming `path` unless SQLite reads the whole file; nothing when it is absent.
+
+    Every command that uses a run root's store calls this first: a damaged store
+    (truncated by a full disk, overwritten) would otherwise surface as a failed
+    component, or as an answer with the store's part missing. A missing or empty
+    file is no store yet, which each caller judges for itself.
+    """
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):
+            return  # a run is writing it: busy, not damaged
+        problems = [str(e)]
+    except sqlite3.Error as e:
+        problems = [str(e)]
+    if problems == ["ok"]:
+        return
+    why = problems[0] if problems else "no answer"
+    if "file is not a database" in why:
+        why = "the file is not an SQLite database"
+    raise StoreError(f"{path}: the ML Metadata store cannot be read ({why[:120]}); restore it "
+                     f"or move it aside (the next run then starts a new store)")
+
+
 def connection_config(root: Optional[str] = None, sqlite: Optional[str] = None,
                       mysql: Optional[str] = None, grpc: Optional[str] = None) -> Connection:
     """A read-only connection from flags: a run root's SQLite file, another SQLite
@@ -106,6 +138,7 @@ def connection_config(root: Optional[str] = None, sqlite: Optional[str] = None,
         where = os.path.dirname(path) or "."
         raise StoreError(f"no ML Metadata store at {path}: nothing has run there yet "
                          f"(run `tfxp run --root {where}` first)")
+    check_sqlite(path)
     config.sqlite.filename_uri = path
     config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READONLY
     return config
