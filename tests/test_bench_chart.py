@@ -3,12 +3,15 @@ back as XML, and how a process tree's memory samples are given to components."""
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 from benchmarks.chart import Series, log_ticks, short_number, svg_chart
 from benchmarks.memory import TreeSampler, outside_windows, peaks_by_window, tree_pids
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
+# How long a step may take before the test calls it hung (a bound, not a speed check).
+HANG_SECONDS = 60
 
 
 def chart(series) -> ET.Element:
@@ -91,18 +94,31 @@ def test_what_no_component_covers_is_reported_apart():
 
 
 def test_the_sampler_counts_the_children_of_the_process_it_watches():
-    # A parent that starts a child holding ~200 MiB, then both sleep.
-    child = "b = b'x' * (200 * 1024 * 1024); import time; time.sleep(1)"
+    # A parent that starts a child holding ~200 MiB until the test closes their
+    # stdin: the sampler is read while the child is known to hold the bytes, so
+    # nothing depends on how fast either starts.
+    child = ("import sys; b = b'x' * (200 * 1024 * 1024); print('ready', flush=True); "
+             "sys.stdin.read()")
     parent = (f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {child!r}]);"
-              "p.wait()")
-    proc = subprocess.Popen([sys.executable, "-c", parent])
+              "sys.exit(p.wait())")
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         with TreeSampler(proc.pid, interval=0.1) as sampler:
-            proc.wait()
-        assert proc.returncode == 0
+            assert proc.stdout.readline() == "ready\n"
+            ready = time.time()
+            # Only a bound on a hang: the sampler takes a sample every 0.1 s.
+            deadline = ready + HANG_SECONDS
+            while not [t for t, _ in sampler.samples if t > ready] and time.time() < deadline:
+                time.sleep(0.05)
+            held = [m for t, m in sampler.samples if t > ready]
+            proc.stdin.close()
+            assert proc.wait(timeout=HANG_SECONDS) == 0
         # The parent alone is a bare interpreter (~10 MiB); the tree holds the child's bytes.
+        assert held and held[0] > 200
         assert sampler.peak_mib > 200
         assert [t for t, _ in sampler.samples] == sorted(t for t, _ in sampler.samples)
     finally:
         proc.kill()
+        proc.wait()
     assert tree_pids(os.getpid())[0] == os.getpid()
