@@ -11,6 +11,7 @@ A minimum size per split belongs in the curated schema
 """
 
 import os
+import re
 from typing import List, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -22,6 +23,8 @@ from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 STATS_FILE = "FeatureStats.pb"
+# TFDV's words for a column the schema types as numbers that came as strings.
+_NUMBERS_GOT_STRINGS = re.compile(r"Expected data of type: (INT|FLOAT) but got (STRING|BYTES)")
 
 
 class DataRejectedError(RuntimeError):
@@ -77,10 +80,59 @@ def empty_splits(statistics: ExampleStatistics) -> List[Tuple[str, str, str]]:
     return problems
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _split_features(statistics: ExampleStatistics, split: str) -> dict:
+    """Feature name -> its statistics in one split ({} when they cannot be read)."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    path = os.path.join(statistics.uri, f"Split-{split}", STATS_FILE)
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path, "rb") as f:
+        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+    return {(f.path.step[-1] if f.path.step else f.name): f
+            for d in stats.datasets for f in d.features}
+
+
+def with_na_hint(problems: List[Tuple[str, str, str]], statistics: ExampleStatistics
+                 ) -> List[Tuple[str, str, str]]:
+    """A numeric column that came as strings names its non-numeric values and
+    `data.na_values`, as `tfxp schema` does for a draft: one "?" or "NA"
+    among numbers makes the whole column a string.
+
+    The values are those the statistics keep (the most frequent); a rare one
+    may be missing from them, so the hint is given whenever the schema wanted
+    numbers and got strings.
+    """
+    by_split: dict = {}
+    out = []
+    for split, feature, text in problems:
+        if not _NUMBERS_GOT_STRINGS.search(text):
+            out.append((split, feature, text))
+            continue
+        if split not in by_split:
+            by_split[split] = _split_features(statistics, split)
+        found = by_split[split].get(feature)
+        tokens = [] if found is None else [
+            v.value for v in found.string_stats.top_values if not _is_number(v.value)]
+        shown = ", ".join(repr(t) for t in tokens[:5]) or "non-numeric values"
+        out.append((split, feature,
+                    f"{text}: {shown} among numbers; if they mean missing, list them in the "
+                    f"config's data.na_values (e.g. data.na_values: {tokens[:5] or ['?']!r})"))
+    return out
+
+
 @component
 def DataGate(anomalies: InputArtifact[ExampleAnomalies],
              statistics: InputArtifact[ExampleStatistics] = None) -> None:
-    problems = (empty_splits(statistics) if statistics is not None else []) + \
-        read_anomalies(anomalies)
-    if problems:
-        raise DataRejectedError(problems)
+    found = read_anomalies(anomalies)
+    if statistics is not None:
+        found = empty_splits(statistics) + with_na_hint(found, statistics)
+    if found:
+        raise DataRejectedError(found)

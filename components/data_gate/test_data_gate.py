@@ -80,3 +80,29 @@ def test_a_missing_anomalies_file_fails_closed(tmp_path):
     os.remove(os.path.join(artifact.uri, "Split-eval", ANOMALIES_FILE))
     with pytest.raises(AnomaliesMissing, match="Split-eval"):
         run_gate(artifact)
+
+
+@pytest.mark.parametrize("token", ["?", "n/a", "NA", "-"])
+def test_a_token_in_a_numeric_column_names_it_and_na_values(tmp_path, token):
+    # One non-numeric token among numbers makes the column strings; the rejection
+    # says which and how to read it as missing (`tfxp schema` says the same).
+    bad = CLEAN.assign(fare=["1.0", token, "3.0"] * 10)
+    anomalies = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": bad})
+    statistics = statistics_artifact(tmp_path, {"train": CLEAN, "eval": bad})
+    executor = DataGate.EXECUTOR_SPEC.executor_class()
+    with pytest.raises(DataRejectedError) as e:
+        executor.Do({"anomalies": [anomalies], "statistics": [statistics]}, {}, {})
+    [(split, feature, text)] = e.value.problems
+    assert (split, feature) == ("eval", "fare")
+    assert repr(token) in text and "data.na_values" in text
+    assert "'1.0'" not in text  # the numbers are not named as tokens
+
+
+def test_other_anomalies_get_no_na_values_hint(tmp_path):
+    bad = CLEAN.assign(payment_type=["Cash", "Bitcoin", "Cash"] * 10)
+    anomalies = anomalies_artifact(tmp_path, {"train": CLEAN, "eval": bad})
+    statistics = statistics_artifact(tmp_path, {"train": CLEAN, "eval": bad})
+    executor = DataGate.EXECUTOR_SPEC.executor_class()
+    with pytest.raises(DataRejectedError) as e:
+        executor.Do({"anomalies": [anomalies], "statistics": [statistics]}, {}, {})
+    assert "na_values" not in str(e.value)
