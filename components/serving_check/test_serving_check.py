@@ -111,15 +111,22 @@ def test_client_request_drops_only_the_label(built):
     assert set(before.features.feature) - set(after.features.feature) == {"tips"}
 
 
+# Latency limits no machine running the tests reaches but a hung call would: the
+# speed of the check belongs to `make bench`, not to these tests.
+HANG_MS = 60_000.0
+
+
 def test_real_model_is_blessed_with_latencies(built, tmp_path):
-    _, blessing = run_check(built, tmp_path, "good")
+    _, blessing = run_check(built, tmp_path, "good", max_p50_ms_single=HANG_MS,
+                            max_p50_ms_batch=HANG_MS)
     assert blessing.get_int_custom_property("blessed") == 1, \
         blessing.get_string_custom_property("reason")
     assert os.path.exists(os.path.join(blessing.uri, check.BLESSED_FILE))
     report = json.load(open(os.path.join(blessing.uri, check.REPORT_FILE)))
     assert report["checked"] == ["signature", "input contract", "raw features in, no label",
                                  "outputs", "latency"]
-    assert 0 < report["p50_ms_single"] < 100 and report["batch_size"] == 32
+    assert 0 < report["p50_ms_single"] < HANG_MS and 0 < report["p50_ms_batch"] < HANG_MS
+    assert report["batch_size"] == 32
     assert blessing.get_float_custom_property("p50_ms_batch") == report["p50_ms_batch"]
 
 
