@@ -10,16 +10,19 @@ A minimum size per split belongs in the curated schema
 (`dataset_constraints { min_examples_count: N }`), which TFDV checks.
 """
 
+import json
 import os
 import re
 from typing import List, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
+
+from components.data_gate.label_classes import read_label_problems
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 STATS_FILE = "FeatureStats.pb"
@@ -130,9 +133,12 @@ def with_na_hint(problems: List[Tuple[str, str, str]], statistics: ExampleStatis
 
 @component
 def DataGate(anomalies: InputArtifact[ExampleAnomalies],
-             statistics: InputArtifact[ExampleStatistics] = None) -> None:
+             statistics: InputArtifact[ExampleStatistics] = None,
+             label: Parameter[str] = "") -> None:
     found = read_anomalies(anomalies)
     if statistics is not None:
         found = empty_splits(statistics) + with_na_hint(found, statistics)
+        if label:  # a label needs its classes (label_classes.py)
+            found += read_label_problems(statistics, json.loads(label))
     if found:
         raise DataRejectedError(found)
