@@ -8,12 +8,14 @@ prints its words and message and returns its exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
 import sys
+import traceback
 import warnings
-from typing import Optional
+from typing import Iterator, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
 from pipeline.cli import kubeflow, lineage, new_component, run, serving
@@ -21,30 +23,63 @@ from pipeline.errors import ExitCode, TfxpError
 
 # The command groups, in the order `tfxp --help` lists them.
 COMMAND_GROUPS = (run, kubeflow, lineage, serving, new_component)
+VERBOSE_HELP = "show TFX, Beam and TensorFlow logs, and a failure's details"
 
 
-def _quiet(verbose: bool) -> None:
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Library logs (absl, TFX, Beam, TensorFlow) on stderr with -v; none without.
+
+    Without -v the terminal holds only `tfxp`'s own words: a failure is one
+    line on stderr, its library details a `-v` away. What logging allowed
+    before is restored after the command (for a caller in the same process).
+    """
+    before = logging.root.manager.disable
     if verbose:
+        logging.disable(logging.NOTSET)
         logging.basicConfig(level=logging.INFO)
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger().setLevel(logging.ERROR)
-    from absl import logging as absl_logging
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    # tf.get_logger() is this logger; naming it spares commands that never load TF.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger().setLevel(logging.INFO)
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore")
+        logging.basicConfig(level=logging.ERROR)
+        # Every record of every logger, whatever level a library sets its own to
+        # (TFX logs `Execution N failed.` at ERROR, Beam its stage failures).
+        logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+@contextlib.contextmanager
+def _argv_of_our_own() -> Iterator[None]:
+    """sys.argv without our arguments while a command runs.
+
+    TFX's Beam executors parse `sys.argv + beam_args` with absl's flags
+    (base_beam_executor.py), where `-v run` reads as `--verbosity=run`. Our
+    arguments are argparse's alone; absl sees the program name and Beam's.
+    """
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `tfxp` parser with every command group's subcommands."""
     parser = argparse.ArgumentParser(prog="tfxp", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show TFX, Beam and TensorFlow logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
         group.register(sub)
+    for command in sub.choices.values():
+        # `tfxp COMMAND -v` as well as `tfxp -v COMMAND`; SUPPRESS keeps a
+        # subcommand without it from resetting the flag given before it.
+        command.add_argument("-v", "--verbose", action="store_true",
+                             default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -58,10 +93,13 @@ def error_message(command: str, error: TfxpError) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     """Runs one `tfxp` command; returns its exit status (pipeline.errors.ExitCode)."""
     args = build_parser().parse_args(argv)
-    _quiet(args.verbose)
     try:
-        return int(args.func(args))
+        with _quiet(args.verbose), _argv_of_our_own():
+            return int(args.func(args))
     except TfxpError as e:
+        if args.verbose and e.__cause__ is not None:
+            # What lies behind an expected failure (a component's exception).
+            traceback.print_exception(e.__cause__, file=sys.stderr)
         print(error_message(args.command, e), file=sys.stderr)
         return int(e.exit_code)
     except OSError as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Optional
 
 from pipeline.errors import ConfigError
@@ -24,6 +25,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from pipeline.dag.schema import check_config_against_schema
     from pipeline.layout import RunLayout
+    from pipeline.lineage.store import check_sqlite
     from pipeline.local import beam_mode, unchanged
     from pipeline.local.lock import run_lock
     from pipeline.local.writable import require_run_writable
@@ -41,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   on_wait=lambda holder: print(
                       f"Waiting: {layout.root} is in use by {holder} "
                       f"(one run per root; --no-wait exits instead)", flush=True)):
+        check_sqlite(layout.metadata)  # a damaged store is named before anything runs
         previous = None if args.recheck else unchanged.lookup(layout, inputs)
         if previous is not None:
             return _print_unchanged(previous)
@@ -57,6 +60,10 @@ def _print_unchanged(previous) -> int:
     print(previous.summary, flush=True)
     if previous.report:
         print(f"Report: {previous.report}", flush=True)
+    if previous.exit_code:
+        print(f"tfxp run: unchanged since run {previous.run_id}, whose outcome stands: "
+              f"{previous.status.replace('_', ' ')} (see its summary above)",
+              file=sys.stderr, flush=True)
     return previous.exit_code
 
 
@@ -81,6 +88,9 @@ def _run(args: argparse.Namespace, cfg: "PipelineConfig", layout: "RunLayout", r
     unchanged.record(layout, inputs, unchanged.Previous(
         run_id=outcome.run.run_id, status=outcome.status, exit_code=int(outcome.exit_code),
         summary=text, report=report))
+    failure = outcome.failure()
+    if failure is not None:
+        raise failure  # its one line goes to stderr, after the summary on stdout
     return outcome.exit_code
 
 

@@ -18,17 +18,56 @@ from components.drift_check.component import DataDriftError, Drift, read_report
 from components.eval_sample.component import SAMPLE_PROPERTIES
 from models.tuning import trials
 from pipeline.config import PipelineConfig
-from pipeline.errors import ExitCode
+from pipeline.errors import DataRejected, ExitCode, NotBlessed, TfxpError
 from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
-from pipeline.lineage.store import EXECUTED, Store, custom, open_store, sqlite_connection
+from pipeline.lineage.store import (
+    EXECUTED,
+    Store,
+    check_sqlite,
+    custom,
+    open_store,
+    sqlite_connection,
+)
 from pipeline.local.beam_mode import local_args
 from pipeline.local.inputs import local_sources
 from pipeline.local.lock import Holder, run_lock
 from pipeline.local.runner import Listener, LocalRunner, RunResult
 from pipeline.local.writable import require_run_writable
 from pipeline.pipeline import create_pipeline
+
+# A failure's reason on the terminal: one line of at most this many characters.
+REASON_CHARS = 200
+
+
+def one_line(error: BaseException, limit: int = REASON_CHARS) -> str:
+    """An exception as one line: its type and the line of its message that says what.
+
+    Beam and TFX put whole tracebacks into their messages (60 lines for a full
+    disk during Transform); the line that names the error is then the last
+    unindented one. The rest is for `-v`.
+    """
+    lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = [line for line in lines if not line[:1].isspace()
+                 and not line.startswith(("Traceback", "During handling", "The above"))][-1:]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _joined(items: list[str], limit: int) -> str:
+    """Items joined with '; ', as many as fit in about `limit` characters, and how many more."""
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        rest = len(items) - i - 1
+        if len("; ".join([*shown, item])) + (len(f" (and {rest} more)") if rest else 0) > limit:
+            break
+        shown.append(item)
+    if not shown and items:
+        shown = [items[0][:limit - 20] + "..."]
+    left = len(items) - len(shown)
+    return "; ".join(shown) + (f" (and {left} more)" if left else "")
 
 
 @dataclasses.dataclass
@@ -55,6 +94,38 @@ class Outcome:
     # EvalSample: (examples in the eval split, examples evaluated, sample_above).
     eval_sample: Optional[tuple[int, int, int]] = None
 
+    @property
+    def reason(self) -> str:
+        """Why the run failed, in one line (error outcomes; '' otherwise)."""
+        return one_line(self.error) if self.error is not None else ""
+
+    def failure(self) -> Optional[TfxpError]:
+        """The error `tfxp run` exits with after its summary: DataRejected (3),
+        NotBlessed (4), or the failed component (1); None when the model was
+        pushed or there was nothing to push. One line each; the summary above
+        it has the detail, `-v` the component's traceback."""
+        room = REASON_CHARS - 40
+        if self.status == "data_rejected":
+            return DataRejected(f"{len(self.anomalies)} anomalies against the schema: " + _joined(
+                [f"[{split}] {feature}" for split, feature, _ in self.anomalies], room))
+        if self.status == "data_drift":
+            return DataRejected("drift from the data that trained the served model: "
+                                + _joined([d.feature for d in self.drift], room))
+        if self.status == "not_blessed":
+            found = []
+            if self.serving_check is not None and not self.serving_check[0]:
+                found.append(f"serving check: {self.serving_check[1]}")
+            if self.evaluation is not None and self.evaluation.blessed is False:
+                found += list(self.evaluation.failures) or ["thresholds not met"]
+            return NotBlessed(_joined(found or ["see the summary"], room))
+        if self.status == "error":
+            failed = self.run.failed_node
+            where = failed.node_id if failed else "the run"
+            error = TfxpError(f"{where} failed: {self.reason}")
+            error.__cause__ = self.error
+            return error
+        return None
+
 
 def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
                  data_path: Optional[str] = None,
@@ -77,6 +148,7 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
     run_id = run_id or datetime.datetime.now().isoformat()
     with contextlib.nullcontext() if lock_held else run_lock(
             paths.lock, run_id, wait=wait, on_wait=on_wait):
+        check_sqlite(paths.metadata)  # before any component: a damaged store is named
         connection = sqlite_connection(paths.metadata)
         beam_args = local_args(cfg.beam_args, beam_args)
         tfx_pipeline = create_pipeline(

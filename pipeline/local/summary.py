@@ -124,8 +124,8 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
         lines.append("    (drift_check.action: warn lets such runs through)")
     elif outcome.status == "error":
         failed = run.failed_node
-        lines.append(f"ERROR in {failed.node_id if failed else 'the run'}: "
-                     f"{type(outcome.error).__name__}: {outcome.error}")
+        lines.append(f"ERROR in {failed.node_id if failed else 'the run'}: {outcome.reason} "
+                     f"(tfxp -v run shows the details)")
     else:
         lines.append("Data accepted (no anomalies against the curated schema).")
         lines += _label_lines(outcome, cfg)
