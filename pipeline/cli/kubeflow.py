@@ -117,15 +117,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     (0 succeeded, 1 failed or skipped, 5 canceled, 6 still running at the timeout)."""
     import datetime
 
-    from pipeline.kubeflow.submit import auth_from_env, submit
+    from pipeline.kubeflow.submit import auth_from_env, parse_host, submit, with_host_credentials
 
     cfg = _config(args)
     kf = cfg.kubeflow
     auth = auth_from_env(in_cluster=args.in_cluster, kube_context=args.kube_context)
-    print(f"Submitting {args.spec} to {args.host or kf.host or 'the in-cluster endpoint'} "
+    host = args.host or kf.host
+    if host:  # shown and used without the user and password it may carry
+        shown = parse_host(host)
+        auth, host = with_host_credentials(auth, shown), shown.url
+    print(f"Submitting {args.spec} to {host or 'the in-cluster endpoint'} "
           f"(auth: {auth.kind})", flush=True)
     result = submit(
-        args.spec, host=args.host or kf.host, namespace=args.namespace or kf.namespace,
+        args.spec, host=host, namespace=args.namespace or kf.namespace,
         experiment=args.experiment or kf.experiment, run_name=args.run_name,
         pipeline_root=args.pipeline_root or kf.pipeline_root,
         enable_caching=False if args.no_cache else None,

@@ -8,22 +8,30 @@ ends up in shell history) and never into the spec or the logs:
   from a Kubeflow (Dex / oauth2-proxy) login;
 - `--in-cluster`: the pod's projected service-account token
   (`KF_PIPELINES_SA_TOKEN_PATH`, default /var/run/secrets/kubeflow/pipelines/token);
-- `--kube-context`: reach the API through the Kubernetes API server proxy.
+- `--kube-context`: reach the API through the Kubernetes API server proxy;
+- `http://USER:PASSWORD@host`: HTTP basic auth (e.g. a proxy in front of
+  KFP); the URL is shown without them.
 
 Before anything is created, one read-only call checks the host answers and
 accepts the credentials, so an unreachable host or a 401/403 leaves nothing
-behind; a run that cannot be created removes the pipeline version uploaded
-for it.
+behind, and says what answered: the KFP API, something else (a proxy's 404,
+an HTTP status), or nothing. A run that cannot be created removes the
+pipeline version uploaded for it.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import datetime
+import logging
 import os
+import re
 import time
-from typing import Any, Callable, Optional
+import urllib.parse
+from typing import Any, Callable, Iterator, Optional
 
-from pipeline.errors import ExitCode, SubmitError, WaitTimedOut
+from pipeline.errors import ConfigError, ExitCode, SubmitError, WaitTimedOut
 
 TOKEN_ENV = "KFP_BEARER_TOKEN"
 COOKIE_ENV = "KFP_SESSION_COOKIE"
@@ -36,17 +44,95 @@ FINAL_STATES = {"SUCCEEDED": ExitCode.PUSHED, "FAILED": ExitCode.ERROR,
                 "CANCELLED": ExitCode.CANCELED}
 
 
+HEALTHZ = "/apis/v2beta1/healthz"
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the user and password of any URL in it replaced by `***`."""
+    return _USERINFO.sub("***@", text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """A KFP endpoint: its URL without credentials, and those it carried."""
+
+    url: str
+    userinfo: Optional[str] = dataclasses.field(default=None, repr=False)  # "user:password"
+
+
+def parse_host(host: str) -> Host:
+    """`http(s)://[user:password@]host[:port][/path]`, the credentials taken out.
+
+    (Given whole to urllib, `admin:pw@host` reads as a host name with a port,
+    which DNS then cannot find.)
+    """
+    parts = urllib.parse.urlsplit(host.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"--host {redact(host)}: the port is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--host {redact(host)}: expected http://HOST[:PORT] or "
+                          f"https://HOST[:PORT], optionally with a path")
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = name + (f":{port}" if port is not None else "")
+    userinfo = None
+    if parts.username is not None:
+        userinfo = (f"{urllib.parse.unquote(parts.username)}:"
+                    f"{urllib.parse.unquote(parts.password or '')}")
+    return Host(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")),
+                userinfo)
+
+
+def _basic_credentials(userinfo: str):
+    """kfp.Client credentials that send HTTP basic auth (kfp's own extension point)."""
+    from kfp.client import TokenCredentialsBase
+
+    class BasicCredentials(TokenCredentialsBase):
+        def refresh_api_key_hook(self, config) -> None:
+            config.api_key["authorization"] = base64.b64encode(userinfo.encode()).decode()
+            config.api_key_prefix["authorization"] = "Basic"
+
+    return BasicCredentials()
+
+
 @dataclasses.dataclass(frozen=True)
 class Auth:
     """How to authenticate; holds the secret only in memory. `repr` hides it."""
 
-    kind: str  # "token" | "cookie" | "in-cluster" | "kube-context" | "none"
+    kind: str  # "token" | "cookie" | "basic" | "in-cluster" | "kube-context" | "none"
     secret: Optional[str] = dataclasses.field(default=None, repr=False)
     kube_context: Optional[str] = None
+
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers these credentials add to a request."""
+        if self.kind == "token":
+            return {"Authorization": f"Bearer {self.secret}"}
+        if self.kind == "cookie":
+            return {"Cookie": self.secret or ""}
+        if self.kind == "basic":
+            encoded = base64.b64encode((self.secret or "").encode()).decode()
+            return {"Authorization": f"Basic {encoded}"}
+        return {}
+
+    def hide(self, text: str) -> str:
+        """`text` without these credentials, in any form they were sent in."""
+        text = redact(text)
+        for secret in (self.secret, *self.headers().values()):
+            if secret:
+                text = text.replace(secret, "***")
+        if self.kind == "basic" and self.secret and ":" in self.secret:
+            password = self.secret.split(":", 1)[1]
+            if password:
+                text = text.replace(password, "***")
+        return text
 
     def client_kwargs(self) -> dict[str, Any]:
         if self.kind == "token":
             return {"existing_token": self.secret}
+        if self.kind == "basic":
+            return {"credentials": _basic_credentials(self.secret or "")}
         if self.kind == "cookie":
             return {"cookies": self.secret}
         if self.kind == "in-cluster":
@@ -71,6 +157,16 @@ def auth_from_env(in_cluster: bool = False, kube_context: Optional[str] = None,
     if environ.get(COOKIE_ENV):
         return Auth("cookie", environ[COOKIE_ENV].strip())
     return Auth("none")
+
+
+def with_host_credentials(auth: Auth, host: Host) -> Auth:
+    """Basic auth from the URL's user and password, unless other credentials are given."""
+    if host.userinfo is None:
+        return auth
+    if auth.kind != "none":
+        raise ConfigError(f"--host {host.url} carries a user and password, and {auth.kind} "
+                          f"credentials are given too; give one of them")
+    return Auth("basic", host.userinfo)
 
 
 @dataclasses.dataclass
@@ -103,9 +199,10 @@ def _classify(error: BaseException, host: str, auth: Auth) -> SubmitError:
         reason = getattr(error, "reason", "") or ""
         return SubmitError(f"KFP at {host} answered HTTP {status} {reason}".rstrip())
     name = type(error).__name__
-    text = str(error)
-    if auth.secret:
-        text = text.replace(auth.secret, "***")
+    text = auth.hide(str(error)).strip().splitlines()
+    text = text[0][:200] if text else ""
+    if "healthz" in text:  # kfp.Client's own health check, after its retries
+        return SubmitError(f"KFP at {host} did not pass its health check ({text})")
     if any(k in name for k in ("MaxRetry", "NewConnection", "Connection", "Timeout")
            ) or any(k in text for k in ("Connection refused", "Max retries", "Name or service")):
         return SubmitError(f"cannot reach KFP at {host}: nothing answered "
@@ -113,12 +210,47 @@ def _classify(error: BaseException, host: str, auth: Auth) -> SubmitError:
     return SubmitError(f"KFP at {host}: {name}: {text}")
 
 
+def _no_answer(reason: object) -> str:
+    """Why nothing answered, in words: refused, timed out, or no such host."""
+    import socket
+
+    if isinstance(reason, ConnectionRefusedError):
+        return "nothing answered: connection refused (nothing listens on that port)"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "nothing answered within the time allowed"
+    if isinstance(reason, socket.gaierror):
+        return f"nothing answered: the host name does not resolve ({reason.strerror})"
+    return f"nothing answered: {getattr(reason, 'strerror', None) or reason}"
+
+
+class _DropHealthzRetries(logging.Filter):
+    """kfp.Client logs a traceback for each failed health check it retries; the
+    outcome is reported once, in our words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and "healthz" in record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_kfp_healthz() -> Iterator[None]:
+    root, drop = logging.getLogger(), _DropHealthzRetries()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def preflight(host: str, auth: Auth, timeout: float = 10.0) -> None:
     """One GET of the health endpoint, with the credentials, without retries.
 
-    `kfp.Client` retries an unreachable host five times and follows a Dex
-    login redirect as if it were an answer; this says at once which it is.
+    `kfp.Client` retries its health check five times, five seconds apart, with
+    a traceback each, and follows a Dex login redirect as if it were an
+    answer; this says at once what answered: the KFP API (2xx), a login page
+    (3xx), a refusal (401/403), something that is not the KFP API (a proxy's
+    404, a 5xx), or nothing. `host` carries no credentials (`parse_host`).
     """
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -126,12 +258,7 @@ def preflight(host: str, auth: Auth, timeout: float = 10.0) -> None:
         def redirect_request(self, *args, **kwargs):
             return None
 
-    headers = {}
-    if auth.kind == "token":
-        headers["Authorization"] = f"Bearer {auth.secret}"
-    elif auth.kind == "cookie":
-        headers["Cookie"] = auth.secret or ""
-    request = urllib.request.Request(f"{host.rstrip('/')}/apis/v2beta1/healthz", headers=headers)
+    request = urllib.request.Request(f"{host.rstrip('/')}{HEALTHZ}", headers=auth.headers())
     opener = urllib.request.build_opener(NoRedirect)
     try:
         opener.open(request, timeout=timeout).close()
@@ -143,11 +270,20 @@ def preflight(host: str, auth: Auth, timeout: float = 10.0) -> None:
                 f"KFP_BEARER_TOKEN") from None
         if e.code in (401, 403):
             raise _classify(e, host, auth) from None
-        # Other answers (e.g. 404 from a proxy) prove the host is there; the API calls decide.
+        server = (e.headers.get("Server") or "").strip() if e.headers else ""
+        who = f" (server: {server})" if server else ""
+        what = ("something answered, but not the KFP API: a proxy or ingress without a "
+                "route to it, or the wrong port or path" if e.code == 404
+                else "the KFP API, or a proxy in front of it, is failing")
+        raise SubmitError(f"{host} answered HTTP {e.code} {e.reason}{who} to GET {HEALTHZ}: "
+                          f"{what}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise SubmitError(f"cannot reach KFP at {host}: {reason} "
+        raise SubmitError(f"cannot reach KFP at {host}: {_no_answer(reason)} "
                           f"(check the host, the port-forward or the ingress)") from None
+    except http.client.HTTPException as e:
+        raise SubmitError(f"{host} answered, but not in HTTP ({type(e).__name__}): is it "
+                          f"the KFP API's port?") from None
 
 
 def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], experiment: str,
@@ -164,6 +300,9 @@ def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], exp
     spec, _ = load_spec(spec_path)
     name = spec["pipelineInfo"]["name"]
     run_name = run_name or f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    if host:
+        parsed = parse_host(host)
+        host, auth = parsed.url, with_host_credentials(auth, parsed)
     where = host or "(in-cluster / kube context)"
 
     def call(fn, *args, **kwargs):
@@ -175,8 +314,9 @@ def submit(spec_path: str, *, host: Optional[str], namespace: Optional[str], exp
     # Read-only checks first: nothing is created on an unreachable host or a 401/403.
     if host:
         preflight(host, auth)
-    client = call(kfp.Client, host=host, namespace=namespace or "kubeflow",
-                  **auth.client_kwargs())
+    with _quiet_kfp_healthz():
+        client = call(kfp.Client, host=host, namespace=namespace or "kubeflow",
+                      **auth.client_kwargs())
     call(client.list_experiments, page_size=1, namespace=namespace)
     exp = call(client.create_experiment, name=experiment, namespace=namespace)
 

@@ -3,7 +3,10 @@ REST calls `kfp.Client` makes: what is uploaded, which run is created with
 which pipeline root and credentials, and how refusals and silence read."""
 from __future__ import annotations
 
+import base64
+import datetime
 import json
+import logging
 import re
 import socket
 import threading
@@ -24,8 +27,11 @@ class FakeKfp:
 
     def __init__(self, token: str | None = TOKEN, refuse: int | None = None,
                  fail_run: bool = False, states: tuple[str, ...] = ("SUCCEEDED",),
-                 get_run_error: int | None = None):
+                 get_run_error: int | None = None, basic: str | None = None):
         self.token, self.refuse, self.fail_run = token, refuse, fail_run
+        # The Authorization header every call must carry: a bearer token or basic auth.
+        self.authorization = (f"Basic {base64.b64encode(basic.encode()).decode()}" if basic
+                              else f"Bearer {token}" if token else None)
         # What successive GETs of a run answer (the last one repeats), or an HTTP error.
         self.states, self.get_run_error = list(states), get_run_error
         self.requests: list[tuple[str, str, dict]] = []
@@ -59,7 +65,7 @@ def _handler(state: FakeKfp):
             state.requests.append((method, self.path, headers))
             if state.refuse:
                 return self._send(state.refuse, {"error": "denied", "code": 16})
-            if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":
+            if state.authorization and self.headers.get("Authorization") != state.authorization:
                 return self._send(401, {"error": "missing or bad token", "code": 16})
             path = self.path.split("?")[0]
             if method == "GET" and path == "/apis/v2beta1/healthz":
@@ -183,6 +189,7 @@ def test_uploads_the_spec_and_starts_the_run(kfp_server, spec_file):
     assert run["experiment_id"] == result.experiment_id
     assert [e["display_name"] for e in state.experiments.values()] == ["taxi-exp"]
     # Every call carried the bearer token; none of the output shows it.
+    assert len(state.requests) >= 6  # healthz, experiments, pipelines, upload, run, get
     assert all(h.get("authorization") == f"Bearer {TOKEN}" for _, _, h in state.requests)
     assert result.state == "SUCCEEDED"
     assert any(f"/#/runs/details/{result.run_id}" in line for line in out)
@@ -203,6 +210,7 @@ def test_session_cookie_is_sent(kfp_server, spec_file):
     host, state = kfp_server(token=None)
     _submit(host, spec_file, auth=auth_from_env(environ={
         "KFP_SESSION_COOKIE": "authservice_session=abc123"}))
+    assert [m for m, _, _ in state.requests].count("POST") >= 3  # experiment, upload, run
     assert all("authservice_session=abc123" in h.get("cookie", "") for _, _, h in state.requests)
 
 
@@ -223,12 +231,123 @@ def test_missing_credentials_say_how_to_give_them(kfp_server, spec_file):
         _submit(host, spec_file, auth=Auth("none"))
 
 
-def test_unreachable_host_is_reported(spec_file):
+def _closed_port() -> int:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(SubmitError, match="cannot reach KFP at http://127.0.0.1"):
-        _submit(f"http://127.0.0.1:{port}", spec_file)
+        return s.getsockname()[1]
+
+
+def test_unreachable_host_is_reported(spec_file):
+    with pytest.raises(SubmitError, match="cannot reach KFP at http://127.0.0.1.*"
+                                          "nothing answered: connection refused"):
+        _submit(f"http://127.0.0.1:{_closed_port()}", spec_file)
+
+
+@pytest.fixture
+def plain_server():
+    """A loopback HTTP server that is not KFP: it answers every request `status`."""
+    servers = []
+
+    def start(status: int):
+        class Handler(BaseHTTPRequestHandler):
+            server_version, sys_version = "edge-proxy/1.0", ""
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def _cli_submit(spec_file, host, capsys, caplog) -> tuple[int, str]:
+    from pipeline.kubeflow.compiler import REPO_ROOT
+    with caplog.at_level(logging.INFO):
+        code = main(["submit", spec_file, "--config", str(REPO_ROOT / "configs" / "taxi.yaml"),
+                     "--host", host])
+    out = capsys.readouterr()
+    # No library log record with a traceback (kfp's health-check retries log five).
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert "Traceback" not in out.err and "Traceback" not in out.out
+    return code, out.err
+
+
+@pytest.mark.parametrize("status, words", [
+    (404, "answered HTTP 404 Not Found (server: edge-proxy/1.0) to GET /apis/v2beta1/healthz: "
+          "something answered, but not the KFP API"),
+    (503, "answered HTTP 503 Service Unavailable (server: edge-proxy/1.0)")])
+def test_a_proxy_that_is_not_kfp_is_reported_as_what_answered(
+        plain_server, spec_file, capsys, caplog, monkeypatch, status, words):
+    monkeypatch.setenv("KFP_BEARER_TOKEN", TOKEN)
+    host = plain_server(status)
+    code, err = _cli_submit(spec_file, host, capsys, caplog)
+    assert code == ExitCode.ERROR
+    assert f"{host} {words}" in err and err.count("\n") == 1
+    assert "nothing answered" not in err
+
+
+def test_a_closed_port_is_one_line_saying_nothing_answered(spec_file, capsys, caplog,
+                                                          monkeypatch):
+    monkeypatch.delenv("KFP_BEARER_TOKEN", raising=False)
+    code, err = _cli_submit(spec_file, f"http://127.0.0.1:{_closed_port()}", capsys, caplog)
+    assert code == ExitCode.ERROR and err.count("\n") == 1
+    assert "nothing answered: connection refused" in err
+
+
+def test_credentials_in_the_host_url_are_used_and_never_shown(kfp_server, spec_file, capsys,
+                                                             monkeypatch):
+    from pipeline.kubeflow.compiler import REPO_ROOT
+    monkeypatch.delenv("KFP_BEARER_TOKEN", raising=False)
+    monkeypatch.delenv("KFP_SESSION_COOKIE", raising=False)
+    host, state = kfp_server(basic="admin:pw-s3cret")
+    with_credentials = host.replace("http://", "http://admin:pw-s3cret@")
+    code = main(["submit", spec_file, "--config", str(REPO_ROOT / "configs" / "taxi.yaml"),
+                 "--host", with_credentials])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert len(state.runs) == 1 and len(state.requests) >= 6
+    # Every call, kfp.Client's too, authenticated with the URL's user and password.
+    assert all(h.get("authorization") == state.authorization for _, _, h in state.requests)
+    assert f"to {host} (auth: basic)" in out.out and f"{host}/#/runs/details/" in out.out
+    assert "pw-s3cret" not in out.out + out.err and "admin" not in out.out + out.err
+
+
+@pytest.mark.parametrize("where", ["wrong-password", "closed-port"])
+def test_a_failure_with_credentials_in_the_url_hides_them(kfp_server, spec_file, where):
+    host, _ = kfp_server(basic="admin:right")
+    if where == "closed-port":
+        host = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(SubmitError) as err:
+        _submit(host.replace("http://", "http://admin:pw-s3cret@"), spec_file,
+                auth=Auth("none"))
+    text = str(err.value)
+    assert "pw-s3cret" not in text and "admin" not in text
+    assert host in text  # parsed: the host is the host, not "admin:pw-s3cret@127.0.0.1"
+    assert "Name or service" not in text
+    assert ("HTTP 401" in text) if where == "wrong-password" else ("connection refused" in text)
+
+
+def test_host_urls_are_parsed():
+    from pipeline.errors import ConfigError
+    from pipeline.kubeflow.submit import parse_host, redact
+    parsed = parse_host("https://us%40r:p%3Aw@kfp.example.org:8443/pipeline/")
+    assert parsed.url == "https://kfp.example.org:8443/pipeline"
+    assert parsed.userinfo == "us@r:p:w" and "p:w" not in repr(parsed)
+    assert parse_host("http://[::1]:8080").url == "http://[::1]:8080"
+    assert parse_host("http://localhost:8080").userinfo is None
+    for bad in ("localhost:8080", "ftp://host", "http://admin:pw@host:port"):
+        with pytest.raises(ConfigError) as e:
+            parse_host(bad)
+        assert "pw" not in str(e.value)
+    assert redact("at http://a:b@h:1/x and https://h2") == "at http://***@h:1/x and https://h2"
 
 
 def test_rejected_run_leaves_no_uploaded_version(kfp_server, spec_file):
@@ -265,23 +384,29 @@ def test_wait_follows_the_run_to_its_final_state(kfp_server, spec_file, states, 
             ] == list(dict.fromkeys(states))
 
 
+def _run_polls(state: FakeKfp) -> int:
+    return sum(1 for m, p, _ in state.requests
+               if m == "GET" and p.startswith("/apis/v2beta1/runs/"))
+
+
 def test_a_canceled_run_ends_the_wait_at_once(kfp_server, spec_file):
-    host, _ = kfp_server(states=("RUNNING", "CANCELED"))
-    started = __import__("time").monotonic()
+    # Had the wait gone on past CANCELED, it would have seen SUCCEEDED next.
+    host, state = kfp_server(states=("RUNNING", "CANCELED", "SUCCEEDED"))
     result, _ = _submit(host, spec_file, wait=True, poll_seconds=0.01,
-                        timeout=__import__("datetime").timedelta(hours=6))
-    assert result.exit_code == ExitCode.CANCELED
-    assert __import__("time").monotonic() - started < 30
+                        timeout=datetime.timedelta(hours=6))
+    assert result.state == "CANCELED" and result.exit_code == ExitCode.CANCELED
+    assert _run_polls(state) == 2
 
 
 def test_a_timeout_says_so_with_the_last_state(kfp_server, spec_file):
-    import datetime
-    host, _ = kfp_server(states=("PENDING", "RUNNING"))
+    # A wait of no time polls once: the state it names is that first answer.
+    host, state = kfp_server(states=("PENDING", "RUNNING"))
     with pytest.raises(WaitTimedOut) as err:
         _submit(host, spec_file, wait=True, poll_seconds=0.05,
-                timeout=datetime.timedelta(seconds=0.3))
+                timeout=datetime.timedelta(0))
     text = str(err.value)
-    assert "still RUNNING" in text and "/#/runs/details/run-1" in text
+    assert _run_polls(state) == 1
+    assert "still PENDING" in text and "/#/runs/details/run-1" in text
     assert "cannot reach" not in text
     assert err.value.exit_code == ExitCode.TIMED_OUT
 
