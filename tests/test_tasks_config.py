@@ -2,7 +2,6 @@
 configuration and curated schema agree before anything runs."""
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -157,15 +156,14 @@ def test_taxi_config_agrees_with_its_schema():
     check_config_against_schema(load_config(DEFAULT_CONFIG))
 
 
-def test_tfxp_run_stops_at_the_disagreement_within_seconds(tmp_path):
+def test_tfxp_run_stops_at_the_disagreement_before_anything_runs(tmp_path):
     config = write(tmp_path, {"column": "mass"}, features={"numeric": ["bill"]})
-    started = time.monotonic()
+    # The timeout only catches a hang; how fast the check is belongs in the bench.
     done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(config),
                            "--root", str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=120)
-    seconds = time.monotonic() - started
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr
     assert "'bill'" in done.stderr and "BYTES" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "run").exists()  # nothing ran
-    assert seconds < 30  # (under 5 s on an idle machine; the bound leaves room for load)
+    assert not (tmp_path / "run").exists()  # nothing ran: not even the root was made
+    assert "Running" not in done.stdout  # the run never started
