@@ -15,8 +15,12 @@ from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.tfxio import dataset_options
 
 from models.features import LABEL_VOCABULARY, ModelInputs, indicator_name, transformed_name
+from models.hyperparameters import (
+    GATE_RECORD_KEY,
+    apply_hyperparameters,
+    record_hyperparameters,
+)
 from models.signatures import export
-from models.tuning import apply_hyperparameters, record_hyperparameters
 
 
 def input_fn(file_pattern: list[str], data_accessor: DataAccessor,
@@ -186,4 +190,5 @@ def run_fn(fn_args: FnArgs) -> None:
         verbose=0)
     export(model, tft_output, spec, fn_args.serving_model_dir)
     record_hyperparameters(fn_args.serving_model_dir, spec.training,
-                           tuned=bool(fn_args.hyperparameters))
+                           tuned=bool(fn_args.hyperparameters),
+                           gate=(fn_args.hyperparameters or {}).get(GATE_RECORD_KEY))

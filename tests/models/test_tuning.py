@@ -8,14 +8,14 @@ import keras_tuner
 import pytest
 
 from models.features import TrainingConfig
-from models.tuning import (
-    SearchSpace,
+from models.gate import GATE_KEY
+from models.hyperparameters import (
     apply_hyperparameters,
-    declare,
     record_hyperparameters,
     training_with,
     units_name,
 )
+from models.tuning import SearchSpace, declare
 from pipeline.config import load_config
 from tests.test_config import error_of, write_config
 
@@ -66,11 +66,13 @@ def test_the_trainer_reads_the_best_hyperparameters_as_the_tuner_writes_them():
 
 def test_record_hyperparameters_beside_the_saved_model(tmp_path):
     training = TrainingConfig(hidden_units=[8, 4], learning_rate=0.01)
-    path = record_hyperparameters(str(tmp_path), training, tuned=True)
+    gate = {"chosen": "0", "trials": [{"trial_id": "0", "failures": []}]}
+    path = record_hyperparameters(str(tmp_path), training, tuned=True, gate=gate)
     assert path == str(tmp_path / "assets.extra" / "hyperparameters.json")
     recorded = json.loads(open(path).read())
     assert recorded["tuned"] is True
     assert TrainingConfig.model_validate(recorded["values"]) == training
+    assert recorded["gate"] == gate
 
 
 def test_units_name_round_trips():
@@ -113,3 +115,6 @@ def test_compiled_spec_of_a_tuning_config_has_a_tuner_feeding_the_trainer(tuning
     assert params["tuner_fn"]["runtimeValue"]["constant"] == "models.tuning.tuner_fn"
     custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
     assert custom["tuning"]["max_trials"] == 3
+    # Each trial is judged by the bounds the Evaluator applies.
+    assert custom[GATE_KEY] == [t.model_dump(mode="json")
+                                for t in load_config().evaluation.thresholds]
