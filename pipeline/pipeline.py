@@ -191,7 +191,9 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=custom_config,
+        # Features and label: what preprocessing_fn reads. Not `training`, so a
+        # Trainer setting leaves Transform's cache key, and its result, alone.
+        custom_config={k: v for k, v in custom_config.items() if k != "training"},
         # StatisticsGen already describes the raw data; Transform's own pre-
         # and post-transform statistics would add a second full pass.
         disable_statistics=True,
