@@ -12,21 +12,30 @@ literal where Arrow takes it as it is, else of the literal without spaces,
 `_` and `+`, else (inf, nan) Python's float(): the same values as int() and
 float() give (the tests compare them on thousands of literals).
 
-Supported CSV, as CsvExampleGen reads it: `,` delimiter, `"` quotes doubled
-inside quoted fields, quoted fields spanning lines, `\n` or `\r\n` line
-ends, blank lines skipped, a one-line header split at every comma (TFX's
-io_utils.load_csv_column_names).  Where CsvExampleGen fails or garbles rows
-(a lone `"` inside an unquoted field, bare `\r` line ends), Arrow reads the
-quote as a character and `\r` as a line end.
+This module is the project's one CSV reader: ingestion, `tfxp schema`,
+`tfxp predict` and `tfxp evaluate` read files through it, so a cell means the
+same everywhere.  The dialect is RFC 4180 as R's `write.csv` and pandas
+write it: `,` delimiter, `"` quotes (doubled inside quoted fields) in the
+header and in values, quoted fields spanning lines, `\n` or `\r\n` line
+ends, a UTF-8 byte order mark, blank lines skipped, and `.gz` files read
+compressed.  A header cell with no name (the row-name column R and pandas
+write) is named `unnamed_<position>`.  Where CsvExampleGen fails or garbles
+rows (a lone `"` inside an unquoted field, bare `\r` line ends), Arrow reads
+the quote as a character and `\r` as a line end.  A header or line that
+cannot be read is a CsvFormatError naming the file, the line and the column.
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.coders.csv_decoder import ColumnType, _InferValueType
 
@@ -42,6 +51,49 @@ FLOAT_LITERAL = (rf"^{_WS}*[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS}
 _PLAIN_DECIMAL = r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]-?[0-9]+)?$"
 
 
+class CsvFormatError(ValueError):
+    """A CSV this reader cannot read, named by file, line and (where known) column."""
+
+    def __init__(self, path: str, line: Optional[int], problem: str):
+        self.path, self.line, self.problem = path, line, problem
+        where = f"{path}, line {line}" if line else path
+        super().__init__(f"{where}: {problem}")
+
+
+def open_binary(path: str) -> io.BufferedIOBase:
+    """The file's bytes, decompressed where its name ends in .gz (local or remote)."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if path.lower().endswith(".gz") else raw
+
+
+def open_text(path: str) -> io.TextIOWrapper:
+    """The file as text: decompressed by its extension (.gz), a UTF-8 BOM dropped."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="")
+
+
+def read_header(path: str) -> list[str]:
+    """The column names of the file's first record, unquoted as RFC 4180 says."""
+    try:
+        with open_text(path) as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, None)
+    except csv.Error as e:
+        raise CsvFormatError(path, 1, f"the header cannot be read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CsvFormatError(path, 1, f"the header is not UTF-8 text ({e.reason} at byte "
+                                      f"{e.start})") from None
+    if not header:
+        raise CsvFormatError(path, 1, "no header line (the file is empty or starts blank)")
+    names = [name or f"unnamed_{i}" for i, name in enumerate(header, start=1)]
+    first: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in first:
+            raise CsvFormatError(path, 1, f"column {i} repeats the name {name!r} of column "
+                                          f"{first[name]}")
+        first[name] = i
+    return names
+
+
 def read_batches(path: str, columns: Sequence[str],
                  block_size: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
     """The file's rows after its header, a block at a time, every column as text."""
@@ -52,25 +104,47 @@ def read_batches(path: str, columns: Sequence[str],
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in columns}, null_values=[],
             strings_can_be_null=False, quoted_strings_can_be_null=False))
-    with FileSystems.open(path) as f:
+    with open_binary(path) as f:
         try:
             reader = pacsv.open_csv(f, **options)
         except pa.ArrowInvalid as e:
             if not _has_rows(path):  # empty, or a header without a line end
                 return
-            raise ValueError(f"{path}: {e}") from e
+            raise _located(path, columns, e) from None
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
             except pa.ArrowInvalid as e:
-                raise ValueError(f"{path}: {e}") from e
+                raise _located(path, columns, e) from None
             yield batch
 
 
+def _located(path: str, columns: Sequence[str], error: Exception) -> CsvFormatError:
+    """Arrow's parse error with the line it stopped at, found again with Python's csv."""
+    try:
+        with open_text(path) as f:
+            reader = csv.reader(f, strict=True)
+            next(reader, None)
+            for record in reader:
+                if record and len(record) != len(columns):
+                    last = columns[min(len(record), len(columns)) - 1] if record else ""
+                    return CsvFormatError(
+                        path, reader.line_num,
+                        f"{len(record)} fields where the header has {len(columns)} "
+                        f"(the row ends after column {last!r})" if len(record) < len(columns)
+                        else f"{len(record)} fields where the header has {len(columns)} "
+                             f"(extra fields after column {columns[-1]!r})")
+    except csv.Error as e:
+        return CsvFormatError(path, reader.line_num, f"cannot be read: {e}")
+    except UnicodeDecodeError as e:
+        return CsvFormatError(path, None, f"not UTF-8 text ({e.reason})")
+    return CsvFormatError(path, None, str(error).splitlines()[0])
+
+
 def _has_rows(path: str) -> bool:
-    with FileSystems.open(path) as f:
+    with open_text(path) as f:
         f.readline()
         return any(line.strip() for line in f)
 
@@ -134,4 +208,5 @@ def to_float32(values: pa.Array) -> np.ndarray:
         return doubles.astype(np.float32)
 
 
-__all__ = ["BLOCK_SIZE", "read_batches", "missing", "value_type", "to_int64", "to_float32"]
+__all__ = ["BLOCK_SIZE", "CsvFormatError", "open_text", "read_header", "read_batches", "missing",
+           "value_type", "to_int64", "to_float32"]

@@ -41,7 +41,6 @@ from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.utils import io_utils
 from tfx_bsl.coders.csv_decoder import ColumnType
 
 from components.csv_ingest import arrow_csv, tfrecord_gzip
@@ -246,11 +245,9 @@ class CsvToSplits(beam.PTransform):
         files = sorted(fileio.glob(self._pattern))
         if not files:
             raise RuntimeError(f"split pattern {self._pattern} does not match any files")
-        columns = io_utils.load_csv_column_names(files[0])
-        if len(set(columns)) != len(columns):
-            raise ValueError(f"{files[0]}: repeated column names in its header {columns}")
+        columns = arrow_csv.read_header(files[0])
         for name in files[1:]:
-            found = io_utils.load_csv_column_names(name)
+            found = arrow_csv.read_header(name)
             if found != columns:
                 raise RuntimeError(f"{name}: its header {found} differs from the header "
                                    f"{columns} of {files[0]} (files matching {self._pattern})")
