@@ -93,6 +93,15 @@ class Evaluation:
     metrics: dict[SliceKey, dict[str, float]]
     blessed: Optional[bool]
     failures: list[str]  # one readable line per failed threshold
+    # A multi-class label: class index -> name (the label vocabulary the model
+    # carries), the class each `<key>@worst` value belongs to, and the eval
+    # examples of each class (from the confusion matrix plot), per slice.
+    classes: dict[int, str] = dataclasses.field(default_factory=dict)
+    worst_class: dict[SliceKey, dict[str, int]] = dataclasses.field(default_factory=dict)
+    class_counts: dict[SliceKey, dict[int, float]] = dataclasses.field(default_factory=dict)
+
+    def class_name(self, index: int) -> str:
+        return self.classes.get(index, f"class {index}")
 
 
 def _slice_key(raw: Any) -> SliceKey:
@@ -103,6 +112,116 @@ def slice_label(key: SliceKey) -> str:
     return "overall" if not key else ", ".join(f"{k}={v}" for k, v in key)
 
 
+# A binary slice without positives (or negatives) is known from a metric whose
+# denominator is the positives (negatives): TFMA returns NaN for it.
+_NO_POSITIVES = ("miss_rate", "recall", "calibration")
+_NO_NEGATIVES = ("fall_out", "specificity")
+# Undefined on a slice with one class; TFMA reports 0.0 (it sums NaN terms as 0).
+_NEEDS_BOTH_CLASSES = ("auc", "auc_precision_recall")
+
+
+def one_class(values: dict[str, float]) -> bool:
+    """Whether a binary slice's own metrics show one class only (no positive or no
+    negative label), as far as the metrics computed tell."""
+    def nan(key: str) -> bool:
+        return key in values and math.isnan(values[key])
+    mean = values.get("mean_label")
+    return (any(nan(k) for k in _NO_POSITIVES + _NO_NEGATIVES)
+            or (mean is not None and mean in (0.0, 1.0)))
+
+
+def _mark_undefined(values: dict[str, float]) -> None:
+    """AUC on a one-class slice becomes NaN: undefined, printed `-`, not 0."""
+    if one_class(values):
+        for key in _NEEDS_BOTH_CLASSES:
+            if key in values:
+                values[key] = math.nan
+
+
+def _slice_values(by_output: Any) -> tuple[dict[str, float], dict[str, int]]:
+    """One slice's metrics by key, and the class of each `<name>@worst`."""
+    values: dict[str, float] = {}
+    per_class: dict[str, list[tuple[float, int]]] = {}
+    for by_sub_key in by_output.values():
+        for sub_key, by_name in by_sub_key.items():
+            for name, value in by_name.items():
+                number = value.get("doubleValue") if isinstance(value, dict) else None
+                if number is None:
+                    continue
+                if sub_key:
+                    values[f"{name}@{sub_key}"] = float(number)
+                    if sub_key.startswith("classId:"):
+                        index = int(sub_key.split(":", 1)[1])
+                        per_class.setdefault(name, []).append((float(number), index))
+                else:
+                    values[name] = float(number)
+    worst: dict[str, int] = {}
+    for name, found in per_class.items():
+        found = [x for x in found if finite(x[0])]
+        if found:
+            pick = max if name in _HIGHER_IS_WORSE else min
+            value, index = pick(found, key=lambda x: x[0])
+            values[f"{name}@{WORST}"] = value
+            worst[f"{name}@{WORST}"] = index
+    _mark_undefined(values)
+    return values, worst
+
+
+def _class_counts(result: Any) -> dict[SliceKey, dict[int, float]]:
+    """Eval examples of each actual class per slice, from the confusion matrix plot."""
+    out: dict[SliceKey, dict[int, float]] = {}
+    for raw_key, by_output in result.plots or []:
+        for by_sub_key in by_output.values():
+            for by_name in by_sub_key.values():
+                plot = by_name.get("multiClassConfusionMatrixAtThresholds")
+                if not plot or not plot.get("matrices"):
+                    continue
+                counts: dict[int, float] = {}
+                for entry in plot["matrices"][0].get("entries", []):
+                    actual = int(entry.get("actualClassId", 0))
+                    counts[actual] = counts.get(actual, 0.0) + float(
+                        entry.get("numWeightedExamples", 0.0))
+                out[_slice_key(raw_key)] = counts
+    return out
+
+
+def model_locations(evaluation_uri: str) -> tuple[Optional[str], Optional[str]]:
+    """(candidate, baseline) model locations the Evaluator compared."""
+    path = os.path.join(evaluation_uri, "eval_config.json")
+    if not os.path.exists(path):
+        return None, None
+    with open(path) as f:
+        written = json.load(f)
+    specs = written.get("evalConfig", {}).get("modelSpecs", [])
+    baseline_names = {s.get("name", "") for s in specs if s.get("isBaseline")}
+    locations = written.get("modelLocations", {})
+    baseline = next((v for k, v in locations.items() if k in baseline_names), None)
+    candidate = next((v for k, v in locations.items() if k not in baseline_names), None)
+    return candidate, baseline
+
+
+def label_classes(model_dir: Optional[str]) -> dict[int, str]:
+    """Class index -> name, from the label vocabulary the SavedModel carries as an asset."""
+    from models.features import LABEL_VOCABULARY
+    if not model_dir:
+        return {}
+    path = os.path.join(model_dir, "assets", LABEL_VOCABULARY)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {i: line.rstrip("\n") for i, line in enumerate(f)}
+
+
+def _failure_line(name: str, where: str, value: float, message: str,
+                  shown: Optional[float]) -> str:
+    """A failed threshold; an undefined value says so (TFMA's number in brackets)."""
+    if shown is not None and not finite(shown):
+        text = "undefined" + ("" if math.isnan(value) else f" (TFMA computes {value:.4g})")
+    else:
+        text = f"{value:.4g}"
+    return f"{name} on {where}: {text} ({message or 'threshold not met'})"
+
+
 def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
                     ) -> Evaluation:
     """Metrics per slice and threshold failures from an Evaluator's outputs."""
@@ -110,47 +229,67 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
 
     result = tfma.load_eval_result(evaluation_uri)
     metrics: dict[SliceKey, dict[str, float]] = {}
+    worst: dict[SliceKey, dict[str, int]] = {}
     for raw_key, by_output in result.slicing_metrics:
-        values: dict[str, float] = {}
-        per_class: dict[str, list[float]] = {}
-        for by_sub_key in by_output.values():
-            for sub_key, by_name in by_sub_key.items():
-                for name, value in by_name.items():
-                    number = value.get("doubleValue") if isinstance(value, dict) else None
-                    if number is None:
-                        continue
-                    if sub_key:
-                        values[f"{name}@{sub_key}"] = float(number)
-                        per_class.setdefault(name, []).append(float(number))
-                    else:
-                        values[name] = float(number)
-        for name, found in per_class.items():
-            found = [x for x in found if finite(x)]
-            if found:
-                values[f"{name}@{WORST}"] = (max if name in _HIGHER_IS_WORSE else min)(found)
-        metrics[_slice_key(raw_key)] = values
+        key = _slice_key(raw_key)
+        metrics[key], worst[key] = _slice_values(by_output)
+    evaluation = Evaluation(metrics=metrics, blessed=None, failures=[], worst_class=worst)
+    if any(worst.values()):
+        evaluation.class_counts = _class_counts(result)
+        evaluation.classes = label_classes(model_locations(evaluation_uri)[0])
 
-    failures = []
-    blessed = None
     validation = tfma.load_validation_result(evaluation_uri)
     if validation is not None:
-        blessed = bool(validation.validation_ok)
+        evaluation.blessed = bool(validation.validation_ok)
         for per_slice in validation.metric_validations_per_slice:
-            where = slice_label(_slice_key(
-                (s.column, s.bytes_value or s.int64_value or s.float_value)
-                for s in per_slice.slice_key.single_slice_keys))
+            key = _slice_key((s.column, s.bytes_value or s.int64_value or s.float_value)
+                             for s in per_slice.slice_key.single_slice_keys)
             for f in per_slice.failures:
-                value = f.metric_value.double_value.value
-                failures.append(f"{f.metric_key.name} on {where}: {value:.4g}"
-                                f" ({f.message or 'threshold not met'})")
+                shown = metrics.get(key, {}).get(f.metric_key.name)
+                evaluation.failures.append(_failure_line(
+                    f.metric_key.name, slice_label(key), f.metric_value.double_value.value,
+                    f.message, None if f.metric_key.is_diff else shown))
         for missing in validation.missing_slices:
-            failures.append(
+            evaluation.failures.append(
                 f"slice {list(missing.feature_keys) or 'overall'} missing from eval data")
     if blessing_uri and os.path.exists(os.path.join(blessing_uri, "BLESSED")):
-        blessed = True
+        evaluation.blessed = True
     elif blessing_uri and os.path.exists(os.path.join(blessing_uri, "NOT_BLESSED")):
-        blessed = False
-    return Evaluation(metrics=metrics, blessed=blessed, failures=failures)
+        evaluation.blessed = False
+    return evaluation
+
+
+def worst_with_class(evaluation: Evaluation, key: SliceKey, column: Column) -> str:
+    """A `<metric>@worst` cell with the class it belongs to: `0.238 (Good)`."""
+    value = evaluation.metrics.get(key, {}).get(column.key)
+    index = evaluation.worst_class.get(key, {}).get(column.key)
+    text = fmt_metric(value, column.metric)
+    if index is None or not finite(value):
+        return text
+    return f"{text} ({evaluation.class_name(index)})"
+
+
+def metric_cells(evaluation: Evaluation, key: SliceKey, columns: list[Column]) -> list[str]:
+    """One table row's cells; a worst-class cell names its class."""
+    return [worst_with_class(evaluation, key, c) for c in columns]
+
+
+PER_CLASS_HEADER = ["class", "n", "precision", "recall", "FNR"]
+
+
+def per_class_rows(evaluation: Evaluation, key: SliceKey = ()) -> list[list[str]]:
+    """class, eval examples, precision, recall, false negative rate: one row per class
+    of a multi-class label (empty for any other task)."""
+    values = evaluation.metrics.get(key, {})
+    indices = sorted({int(k.rsplit(":", 1)[1]) for k in values if "@classId:" in k})
+    counts = evaluation.class_counts.get(key, {})
+    rows = []
+    for i in indices:
+        n = counts.get(i)
+        rows.append([evaluation.class_name(i), fmt_count(n) if n is not None else "-"] + [
+            fmt_number(values.get(f"{name}@classId:{i}"))
+            for name in ("precision", "recall", "miss_rate")])
+    return rows
 
 
 def finite(x: Optional[float]) -> bool:
@@ -288,8 +427,72 @@ def fmt_number(x: Optional[float]) -> str:
     return f"{x:.3f}" if finite(x) else "-"
 
 
+def fmt_count(x: Optional[float]) -> str:
+    """A count as a whole number; '-' when unknown."""
+    return f"{x:.0f}" if finite(x) else "-"
+
+
 def fmt_metric(x: Optional[float], metric: str) -> str:
-    """A table cell: counts whole, other metrics as `fmt_number`."""
-    if metric == "ExampleCount" and finite(x):
-        return f"{x:.0f}"
+    """A table cell: counts whole, other metrics as `fmt_number` ('-' when undefined)."""
+    if metric == "ExampleCount":
+        return fmt_count(x)
     return fmt_number(x)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def _values_text(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in sorted(values.items()))
+
+
+def tuning_lines(record: dict[str, Any]) -> list[str]:
+    """How a search fared against the push gate (the Tuner's record, see
+    models.tuning.gate_record): trials that met it, the chosen one, and the best
+    overall with what it missed where that is another trial."""
+    from models.tuning import best_overall
+    found = record.get("trials") or []
+    if not found:
+        return ["Tuner: no trial completed."]
+    objective = str(record.get("objective", "score")).replace("_", " ")
+    passed = [t for t in found if not t["failures"]]
+    chosen = next((t for t in found if t["trial_id"] == record.get("chosen")), found[0])
+    best = best_overall(record) or chosen
+
+    def trial(t: dict[str, Any]) -> str:
+        return (f"trial {t['trial_id']}, {objective} {t['score']:.4f} with "
+                f"{_values_text(t['values'])}")
+    rows = record.get("rows")
+    on = f"the validation data ({rows:,} eval rows)" if rows else "the validation data"
+    lines = [f"Tuner: {len(found)} trials, {len(passed) or 'none'} met the gate on {on}."]
+    if passed:
+        lines.append(f"    chosen: {trial(chosen)} (the Trainer used these)")
+        if best["trial_id"] != chosen["trial_id"]:
+            lines.append(f"    best overall: {trial(best)}; it missed:")
+            lines += [f"        {f}" for f in best["failures"]]
+    else:
+        lines.append(f"    the Trainer used the best: {trial(chosen)}; "
+                     "it missed in validation:")
+        lines += [f"        {f}" for f in chosen["failures"]]
+    if record.get("not_judged"):
+        lines.append("    not judged on trials: " + "; ".join(record["not_judged"]))
+    return lines
+
+
+# A worst-class column as a person reads it.
+WORST_WORDS = {f"precision@{WORST}": "min precision", f"recall@{WORST}": "min recall",
+               f"fall_out@{WORST}": "max FPR", f"miss_rate@{WORST}": "max FNR"}
+
+
+def worst_classes_line(evaluation: Evaluation, key: SliceKey = ()) -> Optional[str]:
+    """`worst class overall: min recall 0.238 (Good), ...`; None for a label without classes."""
+    parts = []
+    for metric_key, words in WORST_WORDS.items():
+        index = evaluation.worst_class.get(key, {}).get(metric_key)
+        value = evaluation.metrics.get(key, {}).get(metric_key)
+        if index is not None and finite(value):
+            parts.append(f"{words} {value:.3f} ({evaluation.class_name(index)})")
+    if not parts:
+        return None
+    return f"worst class {slice_label(key)}: " + ", ".join(parts)

@@ -4,9 +4,12 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
 from components.csv_ingest.executor import DROPPED_PROPERTY
-from models.tuning import TUNING_OBJECTIVE
+from models.tuning import TUNING_OBJECTIVE, gate_record
 from pipeline.config import PipelineConfig
+from pipeline.errors import StoreError
 from pipeline.lineage.results import (
     Column,
     SliceKey,
@@ -14,6 +17,8 @@ from pipeline.lineage.results import (
     fmt_metric,
     slice_label,
     table_columns,
+    tuning_lines,
+    worst_classes_line,
 )
 from pipeline.lineage.store import CACHED, EXECUTED, custom, open_store_from
 from pipeline.local.run import Outcome
@@ -69,17 +74,24 @@ def _drift_lines(outcome: Outcome) -> list[str]:
              "model (drift_check.action: warn):"] + [f"    {d}" for d in outcome.drift])
 
 
+def _output(outcome: Outcome, node_id: str, key: str) -> Optional[mlmd.Artifact]:
+    """One output artifact of a node of this run, or None if it has none or the store
+    cannot be read (a summary line never fails the run's summary)."""
+    node = next((n for n in outcome.run.nodes if n.node_id == node_id), None)
+    if node is None or node.execution_id is None:
+        return None
+    try:
+        found = open_store_from(outcome.paths.root).output_artifacts(node.execution_id)
+    except StoreError:
+        return None
+    artifacts = found.get(key) or []
+    return artifacts[0] if len(artifacts) == 1 else None
+
+
 def dropped_label_rows(outcome: Outcome) -> Optional[int]:
     """Rows ingestion left out for having no label (None if unknown)."""
-    try:
-        node = outcome.run.node("CsvExampleGen")
-        if node.execution_id is None:
-            return None
-        store = open_store_from(outcome.paths.root)
-        [examples] = store.output_artifacts(node.execution_id)["examples"]
-        value = custom(examples, DROPPED_PROPERTY)
-    except Exception:  # a summary line never fails the run's summary
-        return None
+    examples = _output(outcome, "CsvExampleGen", "examples")
+    value = custom(examples, DROPPED_PROPERTY) if examples is not None else None
     return None if value is None else int(value)
 
 
@@ -94,13 +106,17 @@ def _label_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
 def _tuning_lines(outcome: Outcome, cfg: PipelineConfig) -> list[str]:
     if outcome.tuning is None:
         return []
+    best = _output(outcome, "Tuner", "best_hyperparameters")
+    record = gate_record(best.uri) if best is not None else None
+    if record is not None:
+        return tuning_lines(record)
     if not outcome.tuning:
         return ["Tuner: no trial completed."]
-    best = outcome.tuning[0]
+    top = outcome.tuning[0]
     objective = TUNING_OBJECTIVE[cfg.label.task][0].replace("_", " ")
     values = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                       for k, v in sorted(best.items()) if k not in ("trial_id", "score"))
-    return [f"Tuner: best of {len(outcome.tuning)} trials: {objective} {best['score']:.4f} "
+                       for k, v in sorted(top.items()) if k not in ("trial_id", "score"))
+    return [f"Tuner: best of {len(outcome.tuning)} trials: {objective} {top['score']:.4f} "
             f"with {values} (the Trainer used these)."]
 
 
@@ -141,6 +157,8 @@ def summary(outcome: Outcome, cfg: PipelineConfig) -> str:
             else:
                 lines.append("Evaluation on the eval split:")
             lines += metrics_table(outcome.evaluation.metrics, cfg)
+            worst = worst_classes_line(outcome.evaluation)
+            lines += [f"    {worst}"] if worst else []
         lines += _tuning_lines(outcome, cfg)
         serving = outcome.serving_check
         serving_failed = serving is not None and not serving[0]
