@@ -32,6 +32,7 @@ from components.atomic_pusher.component import AtomicPusher
 from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
 from components.csv_ingest.component import CsvIngest
 from components.data_gate.component import DataGate
+from components.data_gate.label_classes import label_rule
 from components.drift_check.component import DriftCheck
 from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
@@ -160,8 +161,13 @@ def create_pipeline(
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema.outputs["schema"])
+    label = cfg.label
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
-                         statistics=statistics_gen.outputs["statistics"])
+                         statistics=statistics_gen.outputs["statistics"],
+                         # A label needs its classes in every split.
+                         label=label_rule(label.column, label.task, label.threshold,
+                                          label.relative_to, label.positive,
+                                          num_label_classes(cfg, schema_file)))
     # Checks that must pass before Transform may run.
     gates: list = [data_gate]
 

@@ -100,7 +100,7 @@ def _binary_counts(rule: dict, stats: statistics_pb2.DatasetFeatureStatistics,
             values.append(0.0)  # a missing value counts as 0 (models.preprocessing)
         scaled = [cut * v for v in values]
         bounds = (min(scaled), max(scaled))
-        what = (f"{cut:g} x {rule['relative_to']} (which ranges over "
+        what = (f"{cut:g} x {rule['relative_to']} ({rule['relative_to']} in "
                 f"[{other.num_stats.min:g}, {other.num_stats.max:g}])")
     if high <= bounds[0]:
         return 0, total, f"{column} is at most {high:g}, never above {what}"
@@ -132,7 +132,7 @@ def label_class_problems(split: str, stats: statistics_pb2.DatasetFeatureStatist
         return []
     positives, negatives, why = found
     return [(split, column, f"a binary label with one class: {positives} positive, "
-                            f"{negatives} negative of {total} examples ({why}); both classes "
+                            f"{negatives} negative of {total} examples: {why}; both classes "
                             f"need examples in every split")]
 
 
