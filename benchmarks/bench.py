@@ -108,10 +108,13 @@ def run_peer(root: str, data_dir: str) -> dict[str, Any]:
 
 
 def newest_model(serving_dir: str) -> Optional[str]:
-    if not os.path.isdir(serving_dir):
-        return None
-    versions = sorted((v for v in os.listdir(serving_dir) if v.isdigit()), key=int)
-    return os.path.join(serving_dir, versions[-1]) if versions else None
+    """The newest version models.config serves; TFX's own Pusher writes no config, so
+    under its base path the newest version directory (what TF Serving loads by default)."""
+    from components.atomic_pusher import served_state
+
+    state = served_state.read(serving_dir)
+    versions = state.served if state.config_text is not None else state.on_disk
+    return state.version_path(versions[-1]) if versions else None
 
 
 def eval_examples(root: str) -> list[bytes]:

@@ -58,6 +58,17 @@ class RunLayout:
                    else os.path.join(root, "serving", cfg.serving.model_name))
         return cls(root=root, serving=serving)
 
+    @staticmethod
+    def models_dir(root: str) -> str:
+        """ROOT/serving: where each model's default TF Serving base path lives."""
+        return os.path.join(os.path.abspath(root), "serving")
+
+    @classmethod
+    def of_model(cls, root: str, model_name: str) -> "RunLayout":
+        """The layout of an existing root for the model under ROOT/serving/<model name>."""
+        return cls(root=os.path.abspath(root),
+                   serving=os.path.join(cls.models_dir(root), model_name))
+
     @classmethod
     def at(cls, root: str) -> "RunLayout":
         """The layout of an existing root, for reading its store and writing reports."""

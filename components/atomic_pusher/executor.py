@@ -1,17 +1,24 @@
-"""Pusher executor: whole versions, one at a time, never the same model twice.
+"""Pusher executor: whole versions, one at a time, each published with its labels.
 
 TF Serving watches `<base>/<model>/` and loads any all-digit sub-directory as
 soon as it appears. TFX's own Pusher copies straight into `<base>/<version>`,
 so a poll during the copy can find a partial model. Here, under an exclusive
-lock on the base path:
+lock on the base path, a push is one transaction with its labels:
 
-1. a model whose SavedModel fingerprint equals the newest served version's is
-   not published again ("already serving version V");
-2. staging directories left by a killed push are swept;
+1. a push that died between renaming its version into place and writing
+   `models.config` is undone (its version moved back to staging), and staging
+   left by killed pushes is swept;
+2. a model whose SavedModel fingerprint equals a version `models.config`
+   serves is not published again ("already serving version V");
 3. the version number is allocated by creating its staging directory
    (`os.mkdir` fails if it exists: never two pushes in one directory);
-4. the model and the files that belong beside it are written there, and the
-   directory is renamed into place, which is atomic on a POSIX filesystem.
+4. the model and the files that belong beside it are written there, and so is
+   the next `models.config` (and stable history), beside it;
+5. the directory is renamed into place, which is atomic on a POSIX filesystem,
+   then the staged config replaces `models.config` (the commit point). If that
+   fails, the version is moved back to staging and swept: it never appears
+   without the config that serves it, except to a process killed between the
+   two renames, which step 1 of the next push undoes.
 
 An object-store base path (gs://, s3://) is refused: rename is a copy there.
 """
@@ -19,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -33,18 +39,24 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import import_utils, io_utils, json_utils, proto_utils
 
-from components.atomic_pusher import model_config, warmup
+from components.atomic_pusher import model_config, served_state, warmup
+from components.atomic_pusher.served_state import (  # noqa: F401  (re-exported)
+    FINGERPRINT_FILE,
+    STAGING_PREFIX,
+    STATISTICS_DIR,
+    ServedStateError,
+    fingerprint,
+)
 
-STAGING_PREFIX = ".staging-"
 LOCK_FILE = ".push.lock"
-FINGERPRINT_FILE = "fingerprint.pb"
-# Beside every version (TF Serving ignores assets.extra/): the statistics of
-# the data that trained it, the drift baseline while it is served.
-STATISTICS_DIR = os.path.join("assets.extra", "training_statistics")
 
 
 class PushRefused(ValueError):
     """The push destination cannot be published to atomically."""
+
+
+class PushFailed(RuntimeError):
+    """A step of the push failed; the version was not published (the message names the file)."""
 
 
 def check_base_directory(base_directory: str) -> None:
@@ -69,36 +81,41 @@ def push_lock(base_directory: str) -> Iterator[None]:
 
 
 def versions(base_directory: str) -> list[int]:
-    """Complete versions under a base path, oldest first."""
-    if not os.path.isdir(base_directory):
-        return []
-    return sorted(int(n) for n in os.listdir(base_directory) if n.isdigit())
+    """Version directories under a base path, oldest first."""
+    return served_state.on_disk(base_directory)
 
 
-def fingerprint(saved_model_dir: str) -> Optional[str]:
-    """A digest of a SavedModel's fingerprint.pb (or, lacking one, its graph and variables)."""
-    names = [FINGERPRINT_FILE] if os.path.exists(
-        os.path.join(saved_model_dir, FINGERPRINT_FILE)) else ["saved_model.pb", "variables"]
-    digest = hashlib.sha256()
-    found = False
-    for name in names:
-        path = os.path.join(saved_model_dir, name)
-        files = ([path] if os.path.isfile(path) else
-                 sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs))
-        for file in files:
-            found = True
-            digest.update(os.path.relpath(file, saved_model_dir).encode())
-            with open(file, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest() if found else None
+def _staging_dir(base_directory: str, version: int) -> str:
+    return os.path.join(base_directory, f"{STAGING_PREFIX}{int(version)}")
+
+
+def recover(base_directory: str) -> list[int]:
+    """Undoes pushes that died between their two renames (only call under the lock).
+
+    A staged history whose version the config already serves as stable is put in
+    place (the config was committed); a version the config does not serve, with its
+    staged config still there, goes back to staging for `sweep_staging`."""
+    state = served_state.read(base_directory)
+    for version in state.on_disk:
+        staged = served_state.staged_history_path(base_directory, version)
+        if os.path.exists(staged) and state.labels.get(model_config.STABLE) == version:
+            os.replace(staged, served_state.history_path(base_directory))
+    for version in state.pending:
+        os.rename(state.version_path(version), _staging_dir(base_directory, version))
+    return list(state.pending)
 
 
 def sweep_staging(base_directory: str) -> list[str]:
-    """Removes staging directories of pushes that died (only call under the lock)."""
+    """Removes staging left by pushes that died (only call under the lock)."""
     swept = []
     for name in os.listdir(base_directory):
         if name.startswith(STAGING_PREFIX):
-            shutil.rmtree(os.path.join(base_directory, name), ignore_errors=True)
+            path = os.path.join(base_directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
             swept.append(name)
     return swept
 
@@ -107,7 +124,7 @@ def allocate_staging(base_directory: str) -> tuple[str, str]:
     """(version, staging dir): a Unix-time version past any existing one, claimed by mkdir."""
     version = max([int(time.time())] + [v + 1 for v in versions(base_directory)])
     while True:
-        staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}")
+        staging = _staging_dir(base_directory, version)
         final = os.path.join(base_directory, str(version))
         if not os.path.exists(final):
             try:
@@ -119,44 +136,82 @@ def allocate_staging(base_directory: str) -> tuple[str, str]:
 
 
 def already_serving(model_path: str, base_directory: str) -> Optional[str]:
-    """The newest version, when it is this very model."""
-    existing = versions(base_directory)
-    if not existing:
-        return None
-    newest = str(existing[-1])
-    mine = fingerprint(model_path)
-    return newest if mine is not None and mine == fingerprint(
-        os.path.join(base_directory, newest)) else None
+    """The version models.config serves that is this very model, if any."""
+    found = served_state.read(base_directory).serving(model_path)
+    return None if found is None else str(found)
 
 
-def publish_atomically(model_path: str, base_directory: str,
-                       stage=None, published=None) -> tuple[str, bool]:
-    """(version, published): the model as a new version, or the newest if it is this model.
+def _model_name(base_directory: str, model_name: Optional[str]) -> str:
+    return model_name or os.path.basename(os.path.normpath(base_directory))
 
-    `stage(staging_dir)` writes what belongs beside the model before it appears;
-    `published(version)` follows the rename, still under the lock (the labels in
-    models.config, retention), so two pushes never interleave their updates.
+
+def publish_atomically(model_path: str, base_directory: str, stage=None,
+                       model_name: Optional[str] = None,
+                       keep_versions: Optional[int] = None) -> tuple[str, bool]:
+    """(version, published): the model as a new version served by models.config, or
+    the served version that is this model.
+
+    `stage(staging_dir)` writes what belongs beside the model before it appears.
+    `model_name` names it in models.config (default: the base path's last part);
+    `keep_versions` removes the oldest versions beyond it that nothing serves.
+    Raises ServedStateError (naming the file) when models.config or the stable
+    history does not parse, and PushFailed when a step fails: either way the
+    version does not appear.
     """
     check_base_directory(base_directory)
     with push_lock(base_directory):
-        current = already_serving(model_path, base_directory)
-        if current is not None:
-            return current, False
+        undone = recover(base_directory)
+        if undone:
+            logging.warning("Undid versions of interrupted pushes (never served): %s", undone)
         swept = sweep_staging(base_directory)
         if swept:
             logging.info("Removed staging left by interrupted pushes: %s", swept)
+        state = served_state.read(base_directory)
+        state.require_readable()
+        current = state.serving(model_path)
+        if current is not None:
+            return str(current), False
         version, staging = allocate_staging(base_directory)
+        final = os.path.join(base_directory, version)
+        staged = model_config.Staged(())
         try:
             shutil.copytree(model_path, staging, dirs_exist_ok=True)
             if stage is not None:
                 stage(staging)
-            os.rename(staging, os.path.join(base_directory, version))
+            staged = model_config.stage_push(_model_name(base_directory, model_name),
+                                             base_directory, int(version), state)
+            _rename(staging, final, "the version directory")
+            try:
+                _commit(staged, base_directory)
+            except BaseException:
+                os.rename(final, staging)  # never a version without the config serving it
+                raise
         except BaseException:
+            staged.discard()
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if published is not None:
-            published(version)
+        if keep_versions:
+            removed = model_config.retain(base_directory, int(keep_versions))
+            if removed:
+                logging.info("Removed versions beyond keep_versions=%s: %s", keep_versions,
+                             removed)
         return version, True
+
+
+def _rename(source: str, target: str, what: str) -> None:
+    try:
+        os.rename(source, target)
+    except OSError as e:
+        raise PushFailed(f"{target}: could not rename {what} into place "
+                         f"({e.strerror or e}); the version was not published") from e
+
+
+def _commit(staged: "model_config.Staged", base_directory: str) -> None:
+    try:
+        staged.commit()
+    except OSError as e:
+        raise PushFailed(f"{served_state.config_path(base_directory)}: could not be replaced "
+                         f"({e.strerror or e}); the version was not published") from e
 
 
 def _custom_config(exec_properties: dict[str, Any]) -> dict[str, Any]:
@@ -183,11 +238,11 @@ class Executor(tfx_pusher.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise PushRefused("AtomicPusher pushes to a filesystem destination only")
         base = destination.filesystem.base_directory
+        custom = _custom_config(exec_properties)
         version, published = publish_atomically(
             model_path, base,
             stage=lambda staging: self._stage(staging, input_dict, exec_properties),
-            published=lambda version: self._published(base, version, input_dict,
-                                                      exec_properties))
+            model_name=custom.get("model_name"), keep_versions=custom.get("keep_versions"))
         where = os.path.join(base, version)
         if not published:
             logging.info("Already serving version %s (same SavedModel fingerprint)", version)
@@ -212,9 +267,3 @@ class Executor(tfx_pusher.Executor):
             stage_fn = import_utils.import_func_from_module(module, name)
             facts = json.loads(exec_properties.get("version_facts") or "{}")
             stage_fn(staging, os.path.basename(staging)[len(STAGING_PREFIX):], input_dict, facts)
-
-    def _published(self, base: str, version: str,
-                   input_dict: dict[str, list[types.Artifact]],
-                   exec_properties: dict[str, Any]) -> None:
-        """What follows a new version: TF Serving's models.config labels it, old ones go."""
-        model_config.published(base, version, _custom_config(exec_properties))

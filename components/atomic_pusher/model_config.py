@@ -1,44 +1,45 @@
-"""TF Serving's model config file: which versions it serves, under which labels.
+"""TF Serving's model config file: the writer of which versions are served, under
+which labels.
 
-Written by the Pusher after each push (`after_push`, then `retain`), and by
-`tfxp promote` / `tfxp rollback` (pipeline/serving/versions.py).
+Written by the Pusher as part of each push (`stage_push`, then `commit` once the
+version is in place) and by `tfxp promote` / `tfxp rollback`
+(pipeline/serving/versions.py, `write`). Reading it is `served_state`'s job.
 
 TF Serving started with `--model_config_file` re-reads the file every poll
 interval, so labels move without a restart.  The file is the text form of
 `ModelServerConfig` (tensorflow-serving-api's proto) and is always replaced
 in one rename: a server that reads it mid-write sees the old file or the new,
-never half of one.  The labels also live only here; a small history of the
+never half of one.  The labels live only here; a small history of the
 `stable` label beside it lets `rollback` go back one step.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
-from typing import Optional
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2 as msc
 
-STABLE, CANARY = "stable", "canary"
-LABELS = (STABLE, CANARY)
-# Both names hold no digits-only part, so TF Serving never mistakes them for versions.
-CONFIG_FILE = "models.config"
-HISTORY_FILE = "stable-history.json"
-
-
-def config_path(base_path: str) -> str:
-    """<base>/models.config: what TF Serving's --model_config_file points at."""
-    return os.path.join(base_path, CONFIG_FILE)
-
-
-def history_path(base_path: str) -> str:
-    """<base>/stable-history.json: every version that was `stable`, oldest first."""
-    return os.path.join(base_path, HISTORY_FILE)
+from components.atomic_pusher import served_state
+from components.atomic_pusher.served_state import (  # noqa: F401  (the names callers use)
+    CANARY,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LABELS,
+    STABLE,
+    ServedState,
+    ServedStateError,
+    config_path,
+    history_path,
+    on_disk,
+)
 
 
 def _write_atomically(path: str, text: str) -> None:
+    """`text` at `path`, replaced in one rename (a reader sees the old file or the new)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
@@ -68,97 +69,102 @@ def build(model_name: str, base_path: str, labels: dict[str, int]) -> msc.ModelS
     return config
 
 
-def read(base_path: str) -> Optional[msc.ModelServerConfig]:
-    """The config under a base path, or None when there is none yet."""
-    path = config_path(base_path)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return text_format.Parse(f.read(), msc.ModelServerConfig())
-
-
 def labels(base_path: str) -> dict[str, int]:
-    """label -> version, as the config file says (empty when there is no file)."""
-    config = read(base_path)
-    if config is None:
-        return {}
-    out: dict[str, int] = {}
-    for model in config.model_config_list.config:
-        out.update({k: int(v) for k, v in model.version_labels.items()})
-    return out
+    """label -> version, as the config file says (empty when there is none)."""
+    return dict(served_state.read(base_path).labels)
 
 
 def stable_history(base_path: str) -> list[int]:
-    path = history_path(base_path)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [int(v) for v in json.load(f)]
+    return list(served_state.read(base_path).history)
 
 
-def write(model_name: str, base_path: str, new_labels: dict[str, int]) -> msc.ModelServerConfig:
-    """Replaces the config (and the stable history when `stable` moved), each in one rename."""
-    history = stable_history(base_path)
+def with_stable(history: list[int], new_labels: dict[str, int]) -> list[int]:
+    """The stable history once `new_labels` are written: a moved `stable` is appended."""
     stable = new_labels.get(STABLE)
-    if stable is not None and (not history or history[-1] != stable):
-        history = history + [int(stable)]
-    return _replace(model_name, base_path, new_labels, history)
+    if stable is not None and (not history or history[-1] != int(stable)):
+        return list(history) + [int(stable)]
+    return list(history)
 
 
-def rollback(model_name: str, base_path: str, new_labels: dict[str, int],
-             history: list[int]) -> msc.ModelServerConfig:
-    """Like `write`, with the stable history cut back to the version now stable."""
-    return _replace(model_name, base_path, new_labels, history)
+def write(model_name: str, base_path: str, new_labels: dict[str, int],
+          history: list[int]) -> msc.ModelServerConfig:
+    """Replaces the config, then the stable history when it changed, each in one rename.
 
-
-def _replace(model_name: str, base_path: str, new_labels: dict[str, int],
-             history: list[int]) -> msc.ModelServerConfig:
+    The config is what TF Serving reads; the history only serves `rollback`."""
     config = build(model_name, base_path, new_labels)
-    if history != stable_history(base_path):
-        _write_atomically(history_path(base_path), json.dumps([int(v) for v in history]))
     _write_atomically(config_path(base_path), text_format.MessageToString(config))
+    if [int(v) for v in history] != list(served_state.read(base_path).history) or \
+            not os.path.exists(history_path(base_path)):
+        _write_atomically(history_path(base_path), json.dumps([int(v) for v in history]))
     return config
 
 
-def after_push(model_name: str, base_path: str, version: int) -> msc.ModelServerConfig:
-    """A new version is the canary; the first version ever pushed is also stable."""
-    current = labels(base_path)
+def labels_after_push(state: ServedState, version: int) -> dict[str, int]:
+    """A new version is the canary; when no version on disk is stable, it is stable too.
+    Labels pointing at versions no longer on disk are dropped."""
+    current = dict(state.live_labels)
     current.setdefault(STABLE, int(version))
     if current[STABLE] == int(version):
         current.pop(CANARY, None)
     else:
         current[CANARY] = int(version)
-    return write(model_name, base_path, current)
+    return current
 
 
-def on_disk(base_path: str) -> list[int]:
-    """Every version TF Serving could load (all-digit directories), oldest first."""
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(int(n) for n in os.listdir(base_path)
-                  if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """Files written beside a push's staging directory, each with where it goes
+    (the config first: it is the commit point)."""
+
+    moves: tuple[tuple[str, str], ...]
+
+    def commit(self) -> None:
+        for staged, final in self.moves:
+            os.replace(staged, final)
+
+    def discard(self) -> None:
+        for staged, _ in self.moves:
+            if os.path.exists(staged):
+                os.unlink(staged)
+
+
+def stage_push(model_name: str, base_path: str, version: int,
+               state: ServedState) -> Staged:
+    """Writes the config (and history) that serve `version`, beside its staging directory.
+
+    Raises ServedStateError, naming the file, when the current config or history
+    does not parse: their labels cannot be carried over."""
+    state.require_readable()
+    new_labels = labels_after_push(state, version)
+    history = with_stable(list(state.history), new_labels)
+    moves = []
+    staged = served_state.staged_config_path(base_path, version)
+    _write_atomically(staged, text_format.MessageToString(
+        build(model_name, base_path, new_labels)))
+    moves.append((staged, config_path(base_path)))
+    if history != list(state.history) or not os.path.exists(history_path(base_path)):
+        staged = served_state.staged_history_path(base_path, version)
+        _write_atomically(staged, json.dumps(history))
+        moves.append((staged, history_path(base_path)))
+    return Staged(tuple(moves))
+
+
+def after_push(model_name: str, base_path: str, version: int) -> msc.ModelServerConfig:
+    """Labels an existing version directory as a push does (staged, then committed)."""
+    stage_push(model_name, base_path, version, served_state.read(base_path)).commit()
+    return served_state.read(base_path).config
 
 
 def retain(base_path: str, keep: int) -> list[int]:
-    """Removes the oldest versions beyond `keep`, never a labelled one; returns those removed."""
-    labelled = set(labels(base_path).values())
-    versions = on_disk(base_path)
+    """Removes the oldest versions beyond `keep`, never a served one; returns those removed."""
+    state = served_state.read(base_path)
+    state.require_readable()
+    kept = set(state.wanted) | set(state.labels.values())
+    versions = list(state.on_disk)
     newest = set(versions[-keep:]) if keep > 0 else set()
     removed = []
     for v in versions:
-        if v not in labelled and v not in newest:
+        if v not in kept and v not in newest:
             shutil.rmtree(os.path.join(base_path, str(v)))
             removed.append(v)
     return removed
-
-
-def published(base_path: str, version: str, custom_config: dict) -> list[int]:
-    """After a push: the new version labelled, then old unlabelled versions removed.
-
-    `custom_config` may name `model_name` (default: the base path's last part)
-    and `keep_versions` (default: keep everything).
-    """
-    name = custom_config.get("model_name") or os.path.basename(os.path.normpath(base_path))
-    after_push(name, base_path, int(version))
-    keep = custom_config.get("keep_versions")
-    return retain(base_path, int(keep)) if keep else []

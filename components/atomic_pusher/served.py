@@ -1,7 +1,10 @@
 """The model now served, as ML Metadata records it: the baselines of a run.
 
 Both baselines a run compares against come from the newest push that
-published a version (a PushedModel with `pushed` = 1):
+published a version (a PushedModel with `pushed` = 1) that `models.config`
+still serves (`served_state`: a version a rollback or promote took out of
+service is no longer the model now served; on Kubeflow,
+`pipeline.kubeflow.container.baseline` reads the same state):
 
 - the Evaluator's baseline model: the model that push published, unless it is
   the candidate itself (a re-run of an unchanged model then has the same
@@ -14,12 +17,15 @@ reason: a check never passes silently for want of a baseline.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
+
+from components.atomic_pusher import served_state
 
 PUSHED_MODEL_KEY = "pushed_model"
 MODEL_KEY = "model"
@@ -43,10 +49,33 @@ def _is_pushed(artifact: types.Artifact) -> bool:
             and artifact.get_int_custom_property("pushed") == 1)
 
 
+def _served(pushed_models: list[types.Artifact]) -> list[types.Artifact]:
+    """The pushes whose version models.config serves, read once per base path. A push
+    that recorded no destination (older records) is taken as served."""
+    states: dict[str, served_state.ServedState] = {}
+    out = []
+    for artifact in pushed_models:
+        destination = (artifact.get_string_custom_property("pushed_destination")
+                       if artifact.has_custom_property("pushed_destination") else "")
+        version = (artifact.get_string_custom_property("pushed_version")
+                   if artifact.has_custom_property("pushed_version") else "")
+        if not destination or not version.isdigit():
+            out.append(artifact)
+            continue
+        base = os.path.dirname(os.path.normpath(destination))
+        if base not in states:
+            states[base] = served_state.read(base)
+            states[base].require_readable()
+        if states[base].serves(int(version)):
+            out.append(artifact)
+    return out
+
+
 def pushes(store: mlmd.MetadataStore, pushed_models: list[types.Artifact]
            ) -> list[tuple[types.Artifact, dict[str, list[int]]]]:
-    """(PushedModel, the inputs of the push that made it by key), newest push first."""
-    published = sorted((a for a in pushed_models if _is_pushed(a)),
+    """(PushedModel, the inputs of the push that made it by key), newest push first,
+    for the pushes whose version is served now."""
+    published = sorted(_served([a for a in pushed_models if _is_pushed(a)]),
                        key=lambda a: a.id, reverse=True)
     if not published:
         return []

@@ -1,12 +1,18 @@
-"""Versions appear whole, in one rename, and never replace an earlier one."""
+"""Versions appear whole, in one rename, never replace an earlier one, and are
+published with their labels in models.config or not at all."""
 import concurrent.futures
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 from tfx.types import standard_artifacts
 
 from components.atomic_pusher import executor as pusher
+from components.atomic_pusher import model_config, served_state
 
 
 def fake_saved_model(path, weights: bytes = b"d" * 1000):
@@ -134,3 +140,136 @@ def test_executor_pushes_only_blessed_models(tmp_path, blessed):
         assert stats.read_bytes() == b"stats"
     else:
         assert not serving.exists() or served(serving) == []
+
+
+# --- a push is one transaction with its labels ------------------------------
+
+def _pushed_once(tmp_path):
+    """A base path with one version published, and a second, different model."""
+    first, second = str(tmp_path / "m1"), str(tmp_path / "m2")
+    fake_saved_model(first)
+    fake_saved_model(second, weights=b"e" * 1000)
+    base = str(tmp_path / "serving")
+    version, _ = pusher.publish_atomically(first, base)
+    return base, second, version
+
+
+def _config_text(base):
+    with open(served_state.config_path(base)) as f:
+        return f.read()
+
+
+def _staging(base):
+    return [n for n in os.listdir(base) if n.startswith(pusher.STAGING_PREFIX)]
+
+
+def test_models_config_is_staged_before_the_version_is_renamed_into_place(
+        tmp_path, monkeypatch):
+    base, second, first = _pushed_once(tmp_path)
+    seen = {}
+    real_rename = os.rename
+
+    def watching(src, dst):
+        if os.path.basename(dst).isdigit():
+            staged = served_state.staged_config_path(base, int(os.path.basename(dst)))
+            with open(staged) as f:
+                seen["staged"] = served_state.parse_config(f.read())
+            seen["config"] = _config_text(base)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(pusher.os, "rename", watching)
+    version, published = pusher.publish_atomically(second, base)
+    [model] = seen["staged"].model_config_list.config
+    assert dict(model.version_labels) == {"stable": int(first), "canary": int(version)}
+    assert "canary" not in seen["config"]  # the live config moved only after the rename
+    assert served_state.read(base).labels == {"stable": int(first), "canary": int(version)}
+    assert _staging(base) == []
+
+
+def test_a_models_config_that_does_not_parse_refuses_the_push_before_anything_appears(
+        tmp_path):
+    base, second, first = _pushed_once(tmp_path)
+    with open(served_state.config_path(base), "w") as f:
+        f.write("garbage {{{\n")
+    with pytest.raises(served_state.ServedStateError,
+                       match=f"^{served_state.config_path(base)}: does not parse"):
+        pusher.publish_atomically(second, base)
+    assert served(base) == [first] and _staging(base) == []
+
+
+def test_a_failed_rename_publishes_nothing(tmp_path, monkeypatch):
+    base, second, first = _pushed_once(tmp_path)
+    before = _config_text(base)
+    real_rename = os.rename
+
+    def failing(src, dst):
+        if os.path.basename(dst).isdigit():
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(pusher.os, "rename", failing)
+    with pytest.raises(pusher.PushFailed, match="could not rename the version directory"):
+        pusher.publish_atomically(second, base)
+    assert served(base) == [first] and _staging(base) == []
+    assert _config_text(base) == before
+
+
+def test_a_failed_config_write_moves_the_version_back_and_names_the_file(
+        tmp_path, monkeypatch):
+    base, second, first = _pushed_once(tmp_path)
+    before = _config_text(base)
+    real_replace = model_config.os.replace
+
+    def failing(src, dst):
+        if dst == served_state.config_path(base) and pusher.STAGING_PREFIX in src:
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(model_config.os, "replace", failing)
+    with pytest.raises(pusher.PushFailed,
+                       match=f"^{served_state.config_path(base)}: could not be replaced"):
+        pusher.publish_atomically(second, base)
+    assert served(base) == [first] and _staging(base) == []
+    assert _config_text(base) == before
+
+
+KILLED_PUSH = """
+import os, signal, sys
+from components.atomic_pusher import executor, model_config
+model_config.Staged.commit = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+executor.publish_atomically(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_push_killed_between_the_rename_and_the_config_is_undone_by_the_next(tmp_path):
+    from pipeline.serving import versions as listing
+
+    base, second, first = _pushed_once(tmp_path)
+    before = _config_text(base)
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    killed = subprocess.run([sys.executable, "-c", KILLED_PUSH, second, base], cwd=project,
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [orphan] = [v for v in served(base) if v != first]
+    state = served_state.read(base)
+    assert state.pending == (int(orphan),) and not state.serves(int(orphan))
+    assert _config_text(base) == before
+    shown = {v.version: v for v in listing.list_versions(base).versions}
+    assert not shown[int(orphan)].served and shown[int(orphan)].pending
+    # The same model again: not "already serving" (nothing serves it); the orphan goes.
+    version, published = pusher.publish_atomically(second, base)
+    assert published and version != orphan
+    assert served(base) == [first, version] and _staging(base) == []
+    assert served_state.read(base).labels == {"stable": int(first), "canary": int(version)}
+
+
+def test_already_serving_means_what_models_config_serves(tmp_path):
+    """A version directory models.config does not serve (a push that failed before the
+    config was transactional) is not "already serving" the model it holds."""
+    base, second, first = _pushed_once(tmp_path)
+    shutil.copytree(second, os.path.join(base, str(int(first) + 1)))
+    version, published = pusher.publish_atomically(second, base)
+    assert published and int(version) > int(first) + 1
+    assert served_state.read(base).serves(int(version))
+    again, published_again = pusher.publish_atomically(second, base)
+    assert (again, published_again) == (version, False)

@@ -1,9 +1,13 @@
-"""The baselines of a run come from the newest push that published a version."""
+"""The baselines of a run come from the newest push that published a version
+models.config still serves."""
+import os
+
 import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 from tfx.types import standard_artifacts
 
+from components.atomic_pusher import model_config
 from components.atomic_pusher.served import (
     BaselineNotTraced,
     ServedModelStrategy,
@@ -40,8 +44,12 @@ class Store:
         self.all["statistics"].append(stats)
         return model, stats
 
-    def push(self, model, stats, pushed: bool):
+    def push(self, model, stats, pushed: bool, destination: str = ""):
+        """A Pusher execution; `destination` is the version directory it published."""
         out = self.artifact(standard_artifacts.PushedModel, pushed=int(pushed))
+        if destination:
+            out.set_string_custom_property("pushed_destination", destination)
+            out.set_string_custom_property("pushed_version", os.path.basename(destination))
         self.all["pushed_model"].append(out)
         [execution_id] = self.store.put_executions([pb.Execution(type_id=self.exec_type)])
         keyed = [(pb.Event.INPUT, "model", model), (pb.Event.OUTPUT, "pushed_model", out)]
@@ -107,3 +115,21 @@ def test_a_served_model_without_training_statistics_fails_closed():
     _, s2 = store.trained()
     with pytest.raises(BaselineNotTraced, match="no training statistics"):
         store.baseline_statistics(s2)
+
+
+def test_a_push_models_config_no_longer_serves_is_not_the_baseline(tmp_path):
+    base = str(tmp_path / "serving")
+    store = Store()
+    pushed = []
+    for version in (100, 200):
+        model, stats = store.trained()
+        os.makedirs(os.path.join(base, str(version)))
+        model_config.after_push("taxi", base, version)
+        store.push(model, stats, pushed=True, destination=os.path.join(base, str(version)))
+        pushed.append((model, stats))
+    m3, s3 = store.trained()
+    assert store.baseline_model(m3) == [pushed[1][0].id]
+    # The canary label moved back to 100: 200 is on disk but no longer served.
+    model_config.write("taxi", base, {"stable": 100, "canary": 100}, [100])
+    assert store.baseline_model(m3) == [pushed[0][0].id]
+    assert store.baseline_statistics(s3) == [pushed[0][1].id]

@@ -11,8 +11,9 @@ recorded (ROOT/last-run.json):
     ExampleGen driver fingerprints to decide that the input is the same span;
   - the project's code (every module of its packages) and the versions of the
     libraries that run it;
-  - what is served: TF Serving's models.config and the version directories,
-    as the last run left them (a push, promote or rollback since changes it);
+  - what is served (`components.atomic_pusher.served_state`): TF Serving's
+    models.config and the version directories, as the last run left them (a
+    push, promote, rollback or an edit by hand since changes it);
   - the ML Metadata store holding that run (the same file, the run still in it).
 
 Equal keys mean TFX would take every node from cache and reach the same
@@ -99,16 +100,14 @@ def inputs_key(cfg: PipelineConfig, files: Optional[list[str]]) -> Optional[str]
 
 
 def serving_key(layout: RunLayout) -> str:
-    """What is served: models.config and the version directories under the base path."""
+    """What is served, as the one reader of served state reads it: models.config as
+    written, the version directories, and any push that died before its config."""
+    from components.atomic_pusher import served_state
+
     base = layout.serving
     if not base or not os.path.isdir(base):
         return _digest(None)
-    versions = {name: _stat(os.path.join(base, name, "saved_model.pb"))
-                for name in os.listdir(base) if name.isdigit()}
-    config = os.path.join(base, "models.config")
-    return _digest({"versions": versions,
-                    "models.config": Path(config).read_text() if os.path.isfile(config)
-                    else None})
+    return _digest(served_state.read(base).key())
 
 
 def _store(layout: RunLayout) -> Optional[int]:

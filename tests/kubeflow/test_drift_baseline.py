@@ -1,6 +1,6 @@
 """The drift check's baseline on the cluster: the training statistics the Pusher
-keeps beside the served version, this run's own on a first run, and a clear
-failure for a served version without them."""
+keeps beside the version models.config serves, none on a first run (as
+locally), and a clear failure for a served version without them."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,10 @@ import os
 
 import pytest
 
-from components.atomic_pusher.executor import STATISTICS_DIR
+from components.atomic_pusher import model_config
+from components.atomic_pusher.served_state import STATISTICS_DIR
 from pipeline.kubeflow.container.drift_baseline import NoTrainingStatistics, resolve_baseline
+from pipeline.kubeflow.container.entrypoint import NO_ARTIFACT
 
 
 def _stats(directory, *splits, content=b"stats"):
@@ -19,11 +21,13 @@ def _stats(directory, *splits, content=b"stats"):
     return directory
 
 
-def _version(serving, version, with_stats=True):
+def _version(serving, version, with_stats=True, served=True):
     (serving / version).mkdir(parents=True)
     (serving / version / "saved_model.pb").write_bytes(b"model")
     if with_stats:
         _stats(serving / version / STATISTICS_DIR, "train", "eval", content=version.encode())
+    if served:
+        model_config.after_push("taxi", str(serving), int(version))
 
 
 def test_the_newest_served_version_s_training_statistics(tmp_path):
@@ -37,11 +41,30 @@ def test_the_newest_served_version_s_training_statistics(tmp_path):
     assert (tmp_path / "out" / "Split-train" / "FeatureStats.pb").read_bytes() == b"12"
 
 
-def test_a_first_run_compares_the_data_with_itself(tmp_path):
+def test_a_first_run_has_no_baseline(tmp_path):
     current = _stats(tmp_path / "current", "train", content=b"now")
     metadata = resolve_baseline(str(current), str(tmp_path / "no-serving"), str(tmp_path / "out"))
-    assert metadata["baseline_is_current"] == 1 and metadata["baseline_version"] == ""
-    assert (tmp_path / "out" / "Split-train" / "FeatureStats.pb").read_bytes() == b"now"
+    assert metadata[NO_ARTIFACT] == 1 and metadata["baseline_version"] == ""
+    assert not (tmp_path / "out" / "Split-train").exists()  # never compared with itself
+
+
+def test_a_version_models_config_does_not_serve_is_no_baseline(tmp_path):
+    serving = tmp_path / "serving"
+    _version(serving, "10")
+    _version(serving, "12", served=False)  # e.g. left by a push that died
+    current = _stats(tmp_path / "current", "train", "eval", content=b"now")
+    metadata = resolve_baseline(str(current), str(serving), str(tmp_path / "out"))
+    assert metadata["baseline_version"] == "10"
+    assert (tmp_path / "out" / "Split-train" / "FeatureStats.pb").read_bytes() == b"10"
+
+
+def test_statistics_that_trained_the_served_version_are_no_baseline(tmp_path):
+    """An unchanged re-run: the data trained the served model, nothing to compare."""
+    serving = tmp_path / "serving"
+    _version(serving, "10")
+    current = _stats(tmp_path / "current", "train", "eval", content=b"10")
+    metadata = resolve_baseline(str(current), str(serving), str(tmp_path / "out"))
+    assert metadata[NO_ARTIFACT] == 1
 
 
 def test_a_served_version_without_statistics_fails_closed(tmp_path):

@@ -11,6 +11,7 @@ from tensorflow_serving.config import model_server_config_pb2 as msc
 from components.atomic_pusher import model_config
 from pipeline.cli.main import main
 from pipeline.config import ConfigError, load_config
+from pipeline.errors import StateError
 from pipeline.serving import versions
 
 NAME = "chicago_taxi"
@@ -54,15 +55,16 @@ def test_promote_then_rollback(base):
     assert served(base) == ({"stable": 300}, [300])
     versions.promote(NAME, base, 200, "canary")
     assert served(base) == ({"stable": 300, "canary": 200}, [200, 300])
-    assert versions.rollback(NAME, base) == (300, 100)
+    done = versions.rollback(NAME, base)
+    assert (done.before, done.after, done.repaired) == (300, 100, [])
     assert served(base) == ({"stable": 100, "canary": 200}, [100, 200])
-    with pytest.raises(ConfigError, match="first stable version"):
+    with pytest.raises(StateError, match="first stable version"):
         versions.rollback(NAME, base)
 
 
 def test_promote_refuses_a_version_not_on_disk(base):
     push(base, 100)
-    with pytest.raises(ConfigError, match="no version 999"):
+    with pytest.raises(StateError, match="no version 999"):
         versions.promote(NAME, base, 999, "stable")
     assert served(base) == ({"stable": 100}, [100])
 
@@ -135,3 +137,122 @@ def test_the_pusher_labels_its_version_in_models_config(tmp_path):
     base = str(tmp_path / "serving")
     [model] = parsed(base).model_config_list.config
     assert (model.name, dict(model.version_labels)) == (NAME, {"stable": version})
+
+
+@pytest.fixture
+def pushed_root(tmp_path) -> tuple[str, str]:
+    """A run root whose base path has two pushed versions: 100 stable, 200 canary."""
+    root = str(tmp_path / "root")
+    base = os.path.join(root, "serving", load_config().serving.model_name)
+    for v in (100, 200):
+        os.makedirs(os.path.join(base, str(v)))
+        model_config.after_push(NAME, base, v)
+    return root, base
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err
+    [line] = err.strip().splitlines()
+    return line
+
+
+def test_a_models_config_that_does_not_parse_is_named_and_promote_rebuilds_it(
+        pushed_root, capsys):
+    root, base = pushed_root
+    config = model_config.config_path(base)
+    with open(config, "w") as f:
+        f.write("garbage {{{\n")
+    assert main(["versions", "--root", root]) == 1
+    captured = capsys.readouterr()
+    line = one_line(captured.err)
+    assert line.startswith("tfxp versions: cannot do that: " + config)
+    assert "does not parse" in line and "tfxp promote VERSION" in line
+    assert "200" in captured.out and "100" in captured.out  # what there is to promote
+    # promote rebuilds models.config from the versions on disk, saying what it repaired.
+    assert main(["promote", "200", "--root", root]) == 0
+    captured = capsys.readouterr()
+    assert f"repaired {config}: does not parse" in one_line(captured.err)
+    assert served(base) == ({"stable": 200}, [200])
+    assert main(["versions", "--root", root]) == 0
+
+
+def test_a_label_pointing_at_a_deleted_version_is_shown_and_dropped_by_promote(
+        pushed_root, capsys):
+    root, base = pushed_root
+    os.rmdir(os.path.join(base, "200"))  # the canary's directory deleted by hand
+    assert main(["versions", "--root", root]) == 1
+    captured = capsys.readouterr()
+    assert "canary -> 200: not on disk" in captured.out
+    line = one_line(captured.err)
+    assert model_config.config_path(base) in line and "'canary'" in line
+    assert main(["promote", "100", "--root", root]) == 0
+    assert served(base) == ({"stable": 100}, [100])
+    assert "repaired" in capsys.readouterr().err
+
+
+def test_a_damaged_stable_history_is_one_line_and_rollback_says_how_to_repair(
+        pushed_root, capsys):
+    root, base = pushed_root
+    assert main(["promote", "200", "--root", root]) == 0
+    history = model_config.history_path(base)
+    with open(history, "w") as f:
+        f.write("[100, ")
+    capsys.readouterr()
+    assert main(["rollback", "--root", root]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"tfxp rollback: cannot do that: {history}: is not a JSON list")
+    assert "tfxp promote VERSION" in line
+    assert served(base) == ({"stable": 200}, [200])  # untouched
+    # promote starts the history again.
+    assert main(["promote", "100", "--root", root]) == 0
+    assert model_config.stable_history(base) == [100]
+
+
+def test_rollback_works_from_the_history_when_models_config_does_not_parse(pushed_root, capsys):
+    root, base = pushed_root
+    assert main(["promote", "200", "--root", root]) == 0
+    with open(model_config.config_path(base), "w") as f:
+        f.write("model_config_list { config { name: \n")
+    assert main(["rollback", "--root", root]) == 0
+    assert "stable rolled back from 200 to 100" in capsys.readouterr().out
+    assert served(base) == ({"stable": 100}, [100])
+
+
+def test_state_errors_are_not_configuration_errors(pushed_root, capsys):
+    root, _ = pushed_root
+    assert main(["rollback", "--root", root]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("tfxp rollback: cannot do that: version 100 is the first stable")
+    assert main(["promote", "999", "--root", root]) == 1
+    assert one_line(capsys.readouterr().err).startswith(
+        "tfxp promote: cannot do that: no version 999")
+
+
+def test_versions_without_config_takes_the_model_from_the_root(tmp_path, capsys):
+    root = str(tmp_path / "root")
+    base = os.path.join(root, "serving", "penguins")
+    os.makedirs(os.path.join(base, "7"))
+    model_config.after_push("penguins", base, 7)
+    assert main(["versions", "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert f"Versions under {base}:" in out and "7  stable" in out
+    # Two models under one root, or none: which one is not guessed.
+    os.makedirs(os.path.join(root, "serving", "other", "8"))
+    assert main(["versions", "--root", root]) == 1
+    assert "models other, penguins; name the pipeline with --config" in one_line(
+        capsys.readouterr().err)
+    empty = str(tmp_path / "empty")
+    assert main(["versions", "--root", empty]) == 1
+    assert "holds no model; name the pipeline with --config" in one_line(
+        capsys.readouterr().err)
+
+
+def test_versions_shows_a_version_nothing_serves_and_no_push_recorded(pushed_root, capsys):
+    root, base = pushed_root
+    os.makedirs(os.path.join(base, "300"))  # e.g. left by a push that failed
+    assert main(["versions", "--root", root]) == 0
+    out = capsys.readouterr().out
+    [line] = [x for x in out.splitlines() if x.strip().startswith("300")]
+    assert "not served (no push recorded; the next push may replace it)" in line
+    [line] = [x for x in out.splitlines() if x.strip().startswith("200")]
+    assert "canary" in line and "not served" not in line

@@ -7,12 +7,14 @@ the run is never created.  The compiled spec therefore replaces the two
 resolver tasks with this container task.
 
 What it resolves: the model now served, as locally
-(`components.atomic_pusher.served`): the newest version under the TF Serving
-model base path (mounted from the serving PVC) that is not the candidate
-itself (same SavedModel fingerprint).  On a first run there is none; the
-candidate itself is then the baseline, so change thresholds (`max_decrease`)
-compare the model with itself and pass, as they are skipped when TFX has no
-baseline.
+(`components.atomic_pusher.served`), read by the one reader of served state
+(`components.atomic_pusher.served_state`) from the TF Serving model base
+path mounted from the serving PVC: the newest version `models.config` serves
+that is not the candidate itself (same SavedModel fingerprint).  On a first
+run nothing is served: the task then writes an empty artifact marked
+`NO_ARTIFACT` in its metadata, which the entrypoint of the consuming task
+leaves out (`entrypoint.localize_invocation`), so the Evaluator runs with no
+baseline, as locally, and change thresholds are skipped as TFX skips them.
 
 It runs as `python -m pipeline.kubeflow.container.baseline --executor_input {{$}}
 --serving_dir DIR`, with the candidate model as input artifact `model` and
@@ -27,39 +29,41 @@ import shutil
 import sys
 from typing import Callable, Optional
 
-from components.atomic_pusher.executor import fingerprint
-from pipeline.kubeflow.container.entrypoint import local_path
+from components.atomic_pusher import served_state
+from pipeline.kubeflow.container.entrypoint import NO_ARTIFACT, local_path
 
 SERVING_SUBDIR = "Format-Serving"  # tfx.utils.path_utils' serving model dir
+# What an empty baseline artifact holds, for whoever opens its URI.
+NO_BASELINE_FILE = "NO_BASELINE.txt"
 
 
-def latest_version(serving_dir: str, candidate_dir: Optional[str] = None) -> Optional[str]:
-    """Newest complete version under a TF Serving model base path, not the candidate."""
-    if not os.path.isdir(serving_dir):
-        return None
-    versions = sorted((v for v in os.listdir(serving_dir) if v.isdigit() and os.path.exists(
-        os.path.join(serving_dir, v, "saved_model.pb"))), key=int, reverse=True)
-    mine = fingerprint(candidate_dir) if candidate_dir else None
-    for version in versions:
-        if mine is None or fingerprint(os.path.join(serving_dir, version)) != mine:
-            return version
-    return None
+def served_baseline(serving_dir: str, candidate_dir: Optional[str] = None) -> Optional[int]:
+    """The model now served under a TF Serving model base path, not the candidate;
+    None when nothing else is served. A damaged models.config fails the task, named."""
+    state = served_state.read(serving_dir)
+    state.require_readable()
+    return state.baseline(candidate_dir)
+
+
+def no_baseline(output_dir: str, why: str) -> dict:
+    """An artifact that stands for "no baseline": the consumer never receives it."""
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, NO_BASELINE_FILE), "w") as f:
+        f.write(why + "\n")
+    return {"baseline_version": "", NO_ARTIFACT: 1}
 
 
 def resolve_baseline(candidate_dir: str, serving_dir: str, output_dir: str) -> dict:
     """Copies the baseline into `output_dir`; returns the artifact's metadata."""
     serving_model = os.path.join(candidate_dir, SERVING_SUBDIR)
-    version = latest_version(serving_dir, serving_model if os.path.isdir(serving_model)
-                             else candidate_dir)
-    if version is not None:
-        source, metadata = os.path.join(serving_dir, version), {"baseline_version": version}
-    else:
-        source = os.path.join(candidate_dir, SERVING_SUBDIR)
-        if not os.path.isdir(source):
-            source = candidate_dir
-        metadata = {"baseline_version": "", "baseline_is_candidate": 1}
-    shutil.copytree(source, os.path.join(output_dir, SERVING_SUBDIR), dirs_exist_ok=True)
-    return metadata
+    version = served_baseline(serving_dir, serving_model if os.path.isdir(serving_model)
+                              else candidate_dir)
+    if version is None:
+        return no_baseline(output_dir, f"no model is served under {serving_dir} other than "
+                                       f"the candidate: no baseline")
+    shutil.copytree(os.path.join(serving_dir, str(version)),
+                    os.path.join(output_dir, SERVING_SUBDIR), dirs_exist_ok=True)
+    return {"baseline_version": str(version)}
 
 
 def run_task(argv: Optional[list[str]], prog: str, description: str, key: str,

@@ -5,14 +5,18 @@ finds the statistics of the data that trained the model now served through
 ML Metadata.  Open-source KFP runs no resolver, so the compiled spec has this
 container task instead, reading what the Pusher keeps beside every version
 it publishes on the serving PVC: `VERSION/assets.extra/training_statistics/`
-(`components.atomic_pusher.executor.STATISTICS_DIR`).
+(`components.atomic_pusher.served_state.STATISTICS_DIR`).
 
-- A version is served: its training statistics are the baseline.  A newest
-  version without them fails the task with its reason (fails closed, as the
-  resolver does): a check never passes for want of a baseline.
-- Nothing is served yet (a first run): the baseline is this run's own
-  statistics, so the check compares the data with itself and passes, as the
-  Evaluator's baseline is the candidate then (`container/baseline.py`).
+- A version is served (`models.config`, read by
+  `components.atomic_pusher.served_state`): the training statistics of the
+  newest one are the baseline.  A served version without them fails the task
+  with its reason (fails closed, as the resolver does): a check never passes
+  for want of a baseline.
+- Nothing is served yet (a first run), or the served version was trained on
+  this very data (the same statistics): there is no baseline, as locally.  The
+  task writes an empty artifact marked `NO_ARTIFACT`, which the DriftCheck's
+  entrypoint leaves out, so the check records "no baseline" and passes with
+  the words and exit status of a local run.
 
 It runs as `python -m pipeline.kubeflow.container.drift_baseline
 --executor_input {{$}} --serving_dir DIR`, with this run's statistics as
@@ -21,14 +25,15 @@ input artifact `statistics` and the baseline as output artifact `statistics`
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
 import sys
 from typing import Optional
 
-from components.atomic_pusher.executor import STATISTICS_DIR
-from pipeline.kubeflow.container.baseline import latest_version, run_task
+from components.atomic_pusher.served_state import STATISTICS_DIR
+from pipeline.kubeflow.container.baseline import no_baseline, run_task, served_baseline
 
 SPLIT_PREFIX = "Split-"  # TFX's split directories
 
@@ -43,24 +48,38 @@ def split_names(statistics_dir: str) -> str:
                              if d.startswith(SPLIT_PREFIX)))
 
 
+def _files(directory: str) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, f), directory)
+                  for d, _, fs in os.walk(directory) for f in fs)
+
+
+def same_statistics(a: str, b: str) -> bool:
+    """Two statistics artifacts with the same files, byte for byte."""
+    files = _files(a)
+    if files != _files(b):
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(a, b, files, shallow=False)
+    return not mismatch and not errors
+
+
 def resolve_baseline(current_dir: str, serving_dir: str, output_dir: str) -> dict:
     """Copies the baseline statistics into `output_dir`; returns the artifact's metadata."""
-    version = latest_version(serving_dir)
+    version = served_baseline(serving_dir)
     if version is None:
-        source = current_dir
-        metadata = {"baseline_version": "", "baseline_is_current": 1}
-    else:
-        source = os.path.join(serving_dir, version, STATISTICS_DIR)
-        if not os.path.isdir(source):
-            raise NoTrainingStatistics(
-                f"the served version {version} ({os.path.join(serving_dir, version)}) has no "
-                f"training statistics beside it ({STATISTICS_DIR}); push once with this "
-                f"version of the pipeline (drift_check.action: warn) or switch the drift "
-                f"check off")
-        metadata = {"baseline_version": version}
+        return no_baseline(output_dir, f"no model is served under {serving_dir}: "
+                                       f"no baseline statistics")
+    source = os.path.join(serving_dir, str(version), STATISTICS_DIR)
+    if not os.path.isdir(source):
+        raise NoTrainingStatistics(
+            f"the served version {version} ({os.path.join(serving_dir, str(version))}) has "
+            f"no training statistics beside it ({STATISTICS_DIR}); push once with this "
+            f"version of the pipeline (drift_check.action: warn) or switch the drift "
+            f"check off")
+    if same_statistics(source, current_dir):
+        return no_baseline(output_dir, f"the served version {version} was trained on this "
+                                       f"very data: nothing to compare with")
     shutil.copytree(source, output_dir, dirs_exist_ok=True)
-    metadata["split_names"] = split_names(output_dir)
-    return metadata
+    return {"baseline_version": str(version), "split_names": split_names(output_dir)}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
