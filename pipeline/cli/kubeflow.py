@@ -78,8 +78,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     outcome = rehearsal_outcome(result, layout)
     print(summary(outcome, cfg), flush=True)
     serving = os.path.join(volumes[kf.serving_mount], cfg.serving.model_name)
-    versions = sorted((v for v in os.listdir(serving) if v.isdigit()), key=int) \
-        if os.path.isdir(serving) else []
+    from components.atomic_pusher.served_state import read as read_served
+
+    versions = [str(v) for v in read_served(serving).served]  # what models.config serves
     print(f"Rehearsal {result.run_id}: {len(result.tasks)} tasks, "
           f"{time.monotonic() - started:.1f}s; served versions: {', '.join(versions) or 'none'} "
           f"in {serving}")

@@ -114,40 +114,86 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serving_setup(args: argparse.Namespace) -> tuple[str, "RunLayout"]:
+    """(model name, layout) for versions, promote and rollback: from --config, or, given
+    --root alone, from the one model under ROOT/serving (never the default config's)."""
+    from pipeline.layout import RunLayout
+    from pipeline.lineage.store import check_sqlite
+
+    if args.config or not args.root:
+        cfg, layout = _setup(args)
+        return cfg.serving.model_name, layout
+    from components.atomic_pusher.served_state import model_names_under
+
+    models = RunLayout.models_dir(args.root)
+    names = model_names_under(models)
+    if len(names) != 1:
+        found = f"models {', '.join(names)}" if names else "no model"
+        raise ConfigError(f"{models} holds {found}; name the pipeline with --config")
+    layout = RunLayout.of_model(args.root, names[0])
+    if args.command in STORE_COMMANDS:
+        check_sqlite(layout.metadata)  # a damaged store is named before anything reads it
+    return names[0], layout
+
+
+def _served_note(v) -> str:
+    if v.pending:
+        return "  not served (a push that died before its models.config; the next push " \
+               "removes it)"
+    if not v.served and not v.run_id:
+        return "  not served (no push recorded; the next push may replace it)"
+    return "" if v.served else "  not served"
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
-    """Lists the versions on disk, their labels, run and metrics at push time."""
-    from pipeline.errors import StoreError
+    """Lists the versions on disk, their labels, whether models.config serves them, run
+    and metrics at push time; a damaged serving file is named (exit 1)."""
+    from pipeline.errors import StateError, StoreError
     from pipeline.lineage.results import TABLE_METRICS, fmt_metric
     from pipeline.lineage.store import open_store_from
     from pipeline.serving.versions import list_versions
 
-    cfg, layout = _setup(args)
+    _, layout = _serving_setup(args)
     try:
         store = open_store_from(layout.root)
     except StoreError:
         store = None
     found = list_versions(layout.serving, store)
-    if not found:
+    if not found.versions and not found.problems:
         print(f"No versions under {layout.serving}")
         return 0
     print(f"Versions under {layout.serving}:")
-    for v in found:
+    for v in found.versions:
         metrics = "  ".join(f"{c.header} {fmt_metric(v.metrics.get(c.key), c.metric)}"
                             for c in TABLE_METRICS if c.key in v.metrics)
-        print(f"  {v.version}  {','.join(v.labels) or '-':<14} run {v.run_id or '?'}  {metrics}")
+        note = _served_note(v) if found.config_readable else ""
+        print(f"  {v.version}  {','.join(v.labels) or '-':<14} run {v.run_id or '?'}  "
+              f"{metrics}{note}".rstrip())
+    for label, version in sorted(found.dangling.items()):
+        print(f"  {label} -> {version}: not on disk")
+    if found.problems:
+        for problem in found.problems[1:]:
+            print(problem, file=sys.stderr)
+        raise StateError(found.problems[0])
     return 0
 
 
+def _print_repairs(repaired: list[str]) -> None:
+    for line in repaired:
+        print(f"repaired {line}", file=sys.stderr)
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
-    from components.atomic_pusher.model_config import config_path
+    from components.atomic_pusher.served_state import config_path
     from pipeline.serving.versions import promote
 
-    cfg, layout = _setup(args)
+    model_name, layout = _serving_setup(args)
     if not args.version.isdigit():
         raise ConfigError(f"VERSION must be a number, got {args.version!r}")
-    labels = promote(cfg.serving.model_name, layout.serving, int(args.version), args.label)
+    done = promote(model_name, layout.serving, int(args.version), args.label)
+    _print_repairs(done.repaired)
     print(f"{args.label} -> {args.version}; labels now "
-          + ", ".join(f"{k} {v}" for k, v in sorted(labels.items()))
+          + ", ".join(f"{k} {v}" for k, v in sorted(done.labels.items()))
           + f" ({config_path(layout.serving)})")
     return 0
 
@@ -155,9 +201,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from pipeline.serving.versions import rollback
 
-    cfg, layout = _setup(args)
-    before, after = rollback(cfg.serving.model_name, layout.serving)
-    print(f"stable rolled back from {before} to {after}")
+    model_name, layout = _serving_setup(args)
+    done = rollback(model_name, layout.serving)
+    _print_repairs(done.repaired)
+    print(f"stable rolled back from {done.before} to {done.after}")
     return 0
 
 

@@ -38,6 +38,9 @@ INVOCATION_FLAG = "--json_serialized_invocation_args"
 MODULE = f"{__package__}.entrypoint"  # what `python -m` runs, also when run that way
 # The config as compiled (JSON), set by the compiler on ExampleGen's container.
 CONFIG_ENV = "TFXP_CONFIG"
+# Metadata of an input artifact that stands for "none" (a baseline task on a
+# first run): left out of the inputs, so TFX sees an optional input not given.
+NO_ARTIFACT = "tfxp_no_artifact"
 
 
 def local_path(uri: str, root: Optional[str] = None) -> str:
@@ -69,10 +72,14 @@ def _map_artifacts(executor_input: dict, fn: Callable[[str], str], *sections: st
 
 
 def localize_invocation(argv: list[str]) -> list[str]:
-    """argv with the ExecutorInput's artifact URIs replaced by launcher paths."""
+    """argv with the ExecutorInput's artifact URIs replaced by launcher paths, and the
+    input artifacts that stand for none (`NO_ARTIFACT`) left out."""
     argv = list(argv)
     i = argv.index(INVOCATION_FLAG) + 1
     executor_input = _map_artifacts(json.loads(argv[i]), local_path, "inputs", "outputs")
+    for listed in executor_input.get("inputs", {}).get("artifacts", {}).values():
+        listed["artifacts"] = [a for a in listed.get("artifacts", [])
+                               if not (a.get("metadata") or {}).get(NO_ARTIFACT)]
     argv[i] = json.dumps(executor_input)
     return argv
 
