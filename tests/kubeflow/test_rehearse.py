@@ -164,13 +164,15 @@ def test_compiled_spec_rehearses_to_a_pushed_model(compiled, rehearsed):
     assert f"BLESSED and pushed: {serving / version}" in text
     assert f"served versions: {version}" in text
     # Outputs travelled as ExecutorOutputs: the blessing the Pusher read says blessed,
-    # against the baseline task's output (the candidate, on a first run).
+    # with no baseline on a first run, as locally (the baseline tasks' "none" artifact
+    # never reaches the Evaluator or the DriftCheck).
     output = json.loads((workdir / "tasks" / "Evaluator" / "executor_output.json").read_text())
     [blessing] = output["artifacts"]["blessing"]["artifacts"]
     assert blessing["metadata"]["blessed"] == 1
-    assert blessing["metadata"]["baseline_model"].startswith(cfg.kubeflow.pipeline_root)
-    assert "baseline_is_candidate" in (workdir / "tasks" / "served_model_resolver"
-                                       / "log.txt").read_text()
+    assert "baseline_model" not in blessing["metadata"]
+    assert "tfxp_no_artifact" in (workdir / "tasks" / "served_model_resolver"
+                                  / "log.txt").read_text()
+    assert "Drift check: no model served yet" in text
     # Artifacts live under the emulated object store, as the launcher would keep them.
     examples = list((workdir / "launcher" / "minio").rglob("CsvExampleGen/examples/Split-train"))
     assert examples, "no ExampleGen output under the pipeline root"
