@@ -235,23 +235,28 @@ def _model(directory: Path, marker: str) -> None:
     (directory / "saved_model.pb").write_text(marker)
 
 
-def test_baseline_is_the_latest_push_else_the_candidate(tmp_path):
+def test_baseline_is_the_newest_served_version_else_none(tmp_path):
+    from components.atomic_pusher import model_config
     from pipeline.kubeflow.container.baseline import resolve_baseline
+    from pipeline.kubeflow.container.entrypoint import NO_ARTIFACT
     candidate, serving = tmp_path / "candidate", tmp_path / "serving"
     _model(candidate / "Format-Serving", "candidate")
     first = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out1"))
-    assert first["baseline_is_candidate"] == 1
-    assert (tmp_path / "out1/Format-Serving/saved_model.pb").read_text() == "candidate"
-    _model(serving / "1700000000", "old")
-    _model(serving / "1800000000", "newest")
+    assert first[NO_ARTIFACT] == 1  # a first run: no baseline, as locally
+    assert not (tmp_path / "out1/Format-Serving").exists()
+    for version, marker in (("1700000000", "old"), ("1800000000", "newest")):
+        _model(serving / version, marker)
+        model_config.after_push("taxi", str(serving), int(version))
+    _model(serving / "1810000000", "not served")  # on disk, not in models.config
     (serving / ".staging-1900000000").mkdir()  # never a half-written version
     second = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out2"))
     assert second == {"baseline_version": "1800000000"}
     assert (tmp_path / "out2/Format-Serving/saved_model.pb").read_text() == "newest"
     # The candidate already served (an unchanged re-run): the version before it.
     _model(serving / "1850000000", "candidate")
+    model_config.after_push("taxi", str(serving), 1850000000)
     third = resolve_baseline(str(candidate), str(serving), str(tmp_path / "out3"))
-    assert third == {"baseline_version": "1800000000"}
+    assert third == {"baseline_version": "1700000000"}
 
 
 def test_paths_are_inside_the_image(compiled):
