@@ -63,8 +63,9 @@ def trace_html(trace: Trace) -> str:
 
 def bar_chart(labels: list[str], values: list[Optional[float]], *, title: str,
               marks: Optional[list[Optional[float]]] = None, width: int = 360,
-              bar_h: int = 14, maximum: Optional[float] = None) -> str:
-    """Horizontal bars as inline SVG; `marks` draws a threshold per bar in red."""
+              bar_h: int = 14, maximum: Optional[float] = None, integer: bool = False) -> str:
+    """Horizontal bars as inline SVG; `marks` draws a threshold per bar in red.
+    `integer`: the values are counts, written whole (never 3.57e+03)."""
     e = html.escape
     finite_values = [v for v in values if finite(v)]
     top = maximum or max(finite_values + [m for m in (marks or []) if m is not None] + [1e-9])
@@ -80,8 +81,9 @@ def bar_chart(labels: list[str], values: list[Optional[float]], *, title: str,
         if finite(v):
             w = max(0.5, plot_w * v / top)
             out.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 4}" '
-                       f'fill="#6b8fc9"><title>{e(str(label))}: {v:.4g}</title></rect>'
-                       f'<text x="{label_w + w + 3:.1f}" y="{y + bar_h - 4}">{v:.3g}</text>')
+                       f'fill="#6b8fc9"><title>{e(str(label))}: {_value(v, integer, 4)}</title>'
+                       f'</rect><text x="{label_w + w + 3:.1f}" y="{y + bar_h - 4}">'
+                       f'{_value(v, integer, 3)}</text>')
         else:
             out.append(f'<text x="{label_w + 3}" y="{y + bar_h - 4}" fill="#999">no value</text>')
         mark = (marks or [None] * len(labels))[i]
@@ -91,3 +93,7 @@ def bar_chart(labels: list[str], values: list[Optional[float]], *, title: str,
                        f'stroke-width="2"><title>threshold {mark:g}</title></line>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _value(v: float, integer: bool, digits: int) -> str:
+    return f"{int(round(v)):,}" if integer else f"{v:.{digits}g}"

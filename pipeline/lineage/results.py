@@ -99,6 +99,10 @@ class Evaluation:
     classes: dict[int, str] = dataclasses.field(default_factory=dict)
     worst_class: dict[SliceKey, dict[str, int]] = dataclasses.field(default_factory=dict)
     class_counts: dict[SliceKey, dict[int, float]] = dataclasses.field(default_factory=dict)
+    # (metric key, slice, is_diff) of every bound TFMA found unmet; the baseline
+    # model compared with (None on a first run).
+    failed: set[tuple[str, SliceKey, bool]] = dataclasses.field(default_factory=set)
+    baseline: Optional[str] = None
 
     def class_name(self, index: int) -> str:
         return self.classes.get(index, f"class {index}")
@@ -233,7 +237,8 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
     for raw_key, by_output in result.slicing_metrics:
         key = _slice_key(raw_key)
         metrics[key], worst[key] = _slice_values(by_output)
-    evaluation = Evaluation(metrics=metrics, blessed=None, failures=[], worst_class=worst)
+    evaluation = Evaluation(metrics=metrics, blessed=None, failures=[], worst_class=worst,
+                            baseline=model_locations(evaluation_uri)[1])
     if any(worst.values()):
         evaluation.class_counts = _class_counts(result)
         evaluation.classes = label_classes(model_locations(evaluation_uri)[0])
@@ -245,6 +250,7 @@ def read_evaluation(evaluation_uri: str, blessing_uri: Optional[str] = None
             key = _slice_key((s.column, s.bytes_value or s.int64_value or s.float_value)
                              for s in per_slice.slice_key.single_slice_keys)
             for f in per_slice.failures:
+                evaluation.failed.add((f.metric_key.name, key, f.metric_key.is_diff))
                 shown = metrics.get(key, {}).get(f.metric_key.name)
                 evaluation.failures.append(_failure_line(
                     f.metric_key.name, slice_label(key), f.metric_value.double_value.value,
@@ -496,3 +502,56 @@ def worst_classes_line(evaluation: Evaluation, key: SliceKey = ()) -> Optional[s
     if not parts:
         return None
     return f"worst class {slice_label(key)}: " + ", ".join(parts)
+
+
+@dataclasses.dataclass
+class ThresholdCheck:
+    """One configured bound on one slice, and whether the model met it."""
+
+    metric: str
+    slice: str
+    bound: str
+    value: Optional[float]
+    passed: Optional[bool]  # None: not applied (a change bound without a baseline)
+
+
+def _bound_text(t: Any) -> str:
+    v = t.value_threshold
+    return " and ".join(([f">= {v.lower_bound.value:g}"] if v.HasField("lower_bound") else [])
+                        + ([f"<= {v.upper_bound.value:g}"] if v.HasField("upper_bound")
+                           else []))
+
+
+def threshold_checks(evaluation: Evaluation, eval_config: Any) -> list[ThresholdCheck]:
+    """Every configured bound on every slice it applies to, met or not (TFMA's verdict)."""
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    from pipeline.config import metric_key
+    from pipeline.dag.evaluation import configured_name
+    if eval_config is None:
+        return []
+    checks = []
+    ordered = [()] + [k for kind in slice_kinds(evaluation.metrics, eval_config)
+                      for k in sorted_slices(evaluation.metrics, kind)]
+    for spec in eval_config.metrics_specs:
+        for metric in spec.metrics:
+            name = configured_name(metric)
+            key_name = metric_key(name)
+            for pst in metric.per_slice_thresholds:
+                t = pst.threshold
+                for key in [k for k in ordered
+                            if any(slicer_lib.SingleSliceSpec(spec=s).is_slice_applicable(k)
+                                   for s in pst.slicing_specs)]:
+                    value = evaluation.metrics.get(key, {}).get(key_name)
+                    if t.HasField("value_threshold"):
+                        checks.append(ThresholdCheck(
+                            name, slice_label(key), _bound_text(t), value,
+                            (key_name, key, False) not in evaluation.failed))
+                    if t.HasField("change_threshold"):
+                        change = t.change_threshold.absolute.value
+                        word = "decrease" if change < 0 else "increase"
+                        checks.append(ThresholdCheck(
+                            name, slice_label(key), f"{word} vs baseline <= {abs(change):g}",
+                            value, (key_name, key, True) not in evaluation.failed
+                            if evaluation.baseline else None))
+    return checks
