@@ -7,6 +7,7 @@ from this checkout and inside the pipeline image.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Optional
@@ -46,8 +47,6 @@ from pipeline.dag.digest import (
     code_digest,
 )
 from pipeline.dag.evaluation import SAMPLE_WEIGHT, eval_config
-from pipeline.dag.schema import num_label_classes
-from pipeline.errors import ConfigError
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -59,28 +58,60 @@ EXTRACTORS = "models.extractors"
 STAGE_FN = "pipeline.lineage.model_card.stage"
 
 
-def example_gen_input(cfg: PipelineConfig, data_path: Optional[str] = None
-                      ) -> tuple[str, example_gen_pb2.Input]:
-    """ExampleGen's input_base and glob for a CSV file or a directory of CSVs."""
-    path = cfg.resolve(data_path or cfg.data.path)
-    if "://" not in path and not os.path.exists(path):
-        raise ConfigError(f"data path not found: {path}")
-    if os.path.isdir(path) or "://" in path:
-        base, pattern = path, cfg.data.pattern or "*"
-    else:
-        base, pattern = os.path.dirname(path), os.path.basename(path)
-    return base, example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
+@dataclasses.dataclass(frozen=True)
+class Sources:
+    """Where a run reads its data and curated schema, as the machine that runs it
+    sees them, and what the schema says that the DAG needs.
+
+    `create_pipeline` takes them as given and reads no file of this machine: the
+    local runner checks its paths (`pipeline.local.inputs.local_sources`), the
+    compiler names them inside the image (`pipeline.kubeflow.compiler.cluster_sources`).
+    """
+
+    input_base: str  # ExampleGen's input_base: a directory or an object-store prefix
+    pattern: str  # the file (or glob) under it
+    schema_file: str
+    # A multi-class label's class count (from the curated schema); None otherwise.
+    num_label_classes: Optional[int] = None
+    # The data path as the user gave it (`tfxp run --data`), for the model card.
+    given_data_path: Optional[str] = None
+
+    @classmethod
+    def as_written(cls, cfg: PipelineConfig, data_path: Optional[str] = None,
+                   schema_path: Optional[str] = None) -> "Sources":
+        """The config's paths read by their form alone: a directory when
+        `data.pattern` is set, the path is a URI or ends in '/', else a file."""
+        base, pattern = split_data_path(cfg.resolve(data_path or cfg.data.path),
+                                        cfg.data.pattern)
+        return cls(base, pattern, schema_path or cfg.schema_path,
+                   given_data_path=data_path)
 
 
-def data_components(cfg: PipelineConfig, data_path: Optional[str] = None
+def split_data_path(path: str, pattern: Optional[str], is_dir: Optional[bool] = None
+                    ) -> tuple[str, str]:
+    """(input_base, pattern) of a CSV file or a directory of CSVs; `is_dir` where
+    the caller has looked, else by the path's form."""
+    if is_dir is None:
+        is_dir = bool(pattern) or "://" in path or path.endswith("/")
+    if is_dir:
+        return path, pattern or "*"
+    return os.path.dirname(path), os.path.basename(path)
+
+
+def example_gen_input(sources: Sources) -> tuple[str, example_gen_pb2.Input]:
+    """ExampleGen's input_base and its one split's file pattern."""
+    return sources.input_base, example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="single_split", pattern=sources.pattern)])
+
+
+def data_components(cfg: PipelineConfig, sources: Sources
                     ) -> tuple[CsvIngest, StatisticsGen, SchemaGen]:
     """How data enters: CSV to split tf.Examples, statistics, an inferred schema.
 
     CsvIngest is CsvExampleGen (and keeps its node id) with `data.na_values`
     read as missing and rows without a label dropped and counted, or rejected.
     """
-    input_base, input_config = example_gen_input(cfg, data_path)
+    input_base, input_config = example_gen_input(sources)
     example_gen = CsvIngest(
         input_base=input_base,
         input_config=input_config,
@@ -103,15 +134,17 @@ def create_schema_draft_pipeline(
     *,
     pipeline_root: str,
     data_path: Optional[str] = None,
+    sources: Optional[Sources] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
     step_beam_args: Optional[dict[str, list[str]]] = None,
 ) -> Pipeline:
     """The data stage alone, for drafting a schema before one is curated."""
+    sources = sources or Sources.as_written(cfg, data_path)
     return with_step_args(Pipeline(
         pipeline_name=f"{cfg.pipeline_name}-schema-draft",
         pipeline_root=pipeline_root,
-        components=list(data_components(cfg, data_path)),
+        components=list(data_components(cfg, sources)),
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=pipeline_beam_args(cfg, beam_args)), step_beam_args)
@@ -138,6 +171,7 @@ def create_pipeline(
     serving_dir: str,
     data_path: Optional[str] = None,
     schema_path: Optional[str] = None,
+    sources: Optional[Sources] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_args: Optional[list[str]] = None,
     step_beam_args: Optional[dict[str, list[str]]] = None,
@@ -147,16 +181,15 @@ def create_pipeline(
     `step_beam_args` (by node id) are added after the run's `beam_args` for
     those nodes: a local run gives the steps that read every example worker
     processes where the data is large enough (pipeline/local/beam_mode.py).
+    `sources` (default: the config's paths as written) are taken as given:
+    nothing here reads or checks a file of this machine.
     """
-    schema_file = schema_path or cfg.schema_path
-    if "://" not in schema_file and not os.path.exists(schema_file):
-        raise ConfigError(
-            f"schema file not found: {schema_file}\n"
-            f"Draft one from the data with: tfxp schema --output {schema_file}")
+    sources = sources or Sources.as_written(cfg, data_path, schema_path)
+    schema_file = sources.schema_file
     inputs = cfg.model_inputs()
     custom_config = inputs.to_custom_config()
 
-    example_gen, statistics_gen, inferred_schema = data_components(cfg, data_path)
+    example_gen, statistics_gen, inferred_schema = data_components(cfg, sources)
     schema = ImportSchemaGen(schema_file=schema_file)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
@@ -167,7 +200,7 @@ def create_pipeline(
                          # A label needs its classes in every split.
                          label=label_rule(label.column, label.task, label.threshold,
                                           label.relative_to, label.positive,
-                                          num_label_classes(cfg, schema_file)))
+                                          sources.num_label_classes))
     # Checks that must pass before Transform may run.
     gates: list = [data_gate]
 
@@ -266,7 +299,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg.evaluation, inputs,
-                                num_label_classes(cfg, schema_file)),
+                                sources.num_label_classes),
         module_path=EXTRACTORS)
 
     serving_nodes: list = []
@@ -298,7 +331,7 @@ def create_pipeline(
         schema=schema.outputs["schema"],
         examples=example_gen.outputs["examples"],
         evaluation=evaluator.outputs["evaluation"],
-        version_facts=version_facts(cfg, data_path),
+        version_facts=version_facts(cfg, sources.given_data_path),
         stage_fn=STAGE_FN,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),

@@ -3,12 +3,15 @@
 `tfxp run` gathers them on this machine and a Kubeflow task in its pod, so
 both record the same: the project version, the git commit (from the checkout,
 or baked into the image at build time as GIT_COMMIT), and a content digest of
-the input data.  `pipeline.lineage.provenance` records and reads them.
+the input data.  `gather` builds them, once for both: `tfxp run` records
+them on the run's context (`pipeline.lineage.provenance`), a Kubeflow task as
+its output's metadata (`pipeline.kubeflow.container.entrypoint`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -66,3 +69,28 @@ def data_digest(path: str) -> Optional[str]:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def gather(config_json: str, data: str, data_path: Optional[str] = None) -> dict[str, str]:
+    """The facts about code, config and data that TFX itself does not record.
+
+    `config_json` is the config as the run uses it, `data` the file or directory
+    the run reads (digested here) and `data_path` how to name it (default `data`).
+    """
+    from tfx import version as tfx_version
+
+    return {
+        "project_version": project_version(),
+        "git_commit": git_commit() or "unknown",
+        "tfx_version": tfx_version.__version__,
+        "python_version": platform.python_version(),
+        "config": config_json,
+        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest() if config_json else "",
+        "data_path": data if data_path is None else data_path,
+        "data_digest": data_digest(data) or "",
+    }
+
+
+def as_properties(facts: dict[str, object]) -> dict[str, str]:
+    """Facts under their recorded names (`tfxp_<fact>`), as strings."""
+    return {PREFIX + k: str(v) for k, v in facts.items()}

@@ -3,7 +3,7 @@
 TFX's `KubeflowV2DagRunner` emits the spec; TFX only tests it on Vertex AI.
 Open-source KFP v2 needs the fixes below, applied to the compiled spec here
 (never by patching TFX at run time).  Each has a test in
-tests/test_kubeflow_compile.py:
+tests/kubeflow/test_compiler.py:
 
 1. Pipeline spec schema 2.1 (`use_pipeline_spec_2_1=True`): with 2.0.0 TFX
    executors read the deprecated `inputs.parameters`, which a launcher that
@@ -25,14 +25,18 @@ tests/test_kubeflow_compile.py:
    the DriftCheck's baseline statistics, which the Pusher keeps beside each
    version (`pipeline.kubeflow.container.drift_baseline`): open-source KFP's
    Argo compiler rejects `resolver` executors.
-6. Paths inside the image: the data and the curated schema resolve to where
-   the image holds them, never to this machine; the Pusher and the baseline
-   task mount the serving PVC (a `platforms.kubernetes` document).
+6. Paths inside the image: `create_pipeline` is given the data and the
+   curated schema where the image holds them (`cluster_sources`), never this
+   machine's; the tasks that read or write the serving PVC mount it (a
+   `platforms.kubernetes` document, the claim as `pvcNameParameter`).
 7. Resource requests and limits on every container, the pipeline root as the
    spec's `defaultPipelineRoot`, and the cluster's Beam arguments from config.
 8. Provenance: the config as compiled (its paths as the cluster sees them) in
    ExampleGen's container environment, which records it with the image's
    git commit and a digest of the data on its `examples` output.
+9. The run in KFP's own artifact types (`system.HTML`, `system.Markdown`,
+   `system.Metrics`, `system.ClassificationMetrics`), which the KFP UI draws:
+   a last task, `pipeline.kubeflow.report_task`, after the Pusher.
 """
 from __future__ import annotations
 
@@ -41,12 +45,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import yaml
 
 from pipeline.config import PACKAGE_PREFIX, PipelineConfig, read_text
 from pipeline.errors import CompileError, ConfigError
+from pipeline.kubeflow import report_task
 from pipeline.kubeflow.container import baseline, entrypoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +60,12 @@ ENTRYPOINT = ["python", "-m", entrypoint.__name__]
 BASELINE_COMMAND = ["python", "-m", baseline.__name__]
 # By name: importing it would import the Pusher (TFX) into `tfxp compile`'s start.
 DRIFT_BASELINE_COMMAND = ["python", "-m", f"{baseline.__package__}.drift_baseline"]
+REPORT_COMMAND = ["python", "-m", report_task.__name__]
 TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 SCHEMA_VERSION = "2.1.0"
+
+if TYPE_CHECKING:
+    from pipeline.pipeline import Sources
 
 Spec = dict[str, Any]
 
@@ -108,6 +117,21 @@ def data_input(cfg: PipelineConfig) -> tuple[str, str]:
     return image.rsplit("/", 1)[0], image.rsplit("/", 1)[1]
 
 
+def cluster_sources(cfg: PipelineConfig) -> "Sources":
+    """Fix 6: the data and the curated schema as the image and cluster see them.
+
+    The schema's classes (a multi-class label's) are read from the curated schema
+    here; nothing else of this machine is read, so a machine with the config and
+    the schema alone compiles (given `kubeflow.data_path`).
+    """
+    from pipeline.dag.schema import num_label_classes
+    from pipeline.pipeline import Sources
+
+    base, pattern = data_input(cfg)
+    return Sources(base, pattern, in_image_path(cfg, cfg.schema_file),
+                   num_label_classes(cfg, cfg.schema_path))
+
+
 def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
     """The spec exactly as TFX's KubeflowV2DagRunner emits it (schema 2.1)."""
     from tfx import v1 as tfx
@@ -116,7 +140,8 @@ def _tfx_spec(cfg: PipelineConfig, image: str) -> Spec:
 
     kf = cfg.kubeflow
     tfx_pipeline = create_pipeline(cfg, pipeline_root=kf.pipeline_root,
-                                   serving_dir=serving_dir(cfg), beam_args=list(kf.beam_args))
+                                   serving_dir=serving_dir(cfg), sources=cluster_sources(cfg),
+                                   beam_args=list(kf.beam_args))
     _stand_in_resolvers(tfx_pipeline)
     _check_resolvers(tfx_pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -161,20 +186,6 @@ def _check_resolvers(tfx_pipeline: Any) -> None:
 
 
 # --- fixes, one function each ------------------------------------------------
-
-def set_in_image_paths(spec: Spec, cfg: PipelineConfig) -> None:
-    """Fix 6: the data and schema parameters name paths inside the image."""
-    tasks = spec["root"]["dag"]["tasks"]
-    base, pattern = data_input(cfg)
-    params = tasks["CsvExampleGen"]["inputs"]["parameters"]
-    params["input_base"]["runtimeValue"]["constant"] = base
-    input_config = json.loads(params["input_config"]["runtimeValue"]["constant"])
-    for split in input_config["splits"]:
-        split["pattern"] = pattern
-    params["input_config"]["runtimeValue"]["constant"] = json.dumps(input_config, indent=2)
-    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]
-    schema["constant"] = in_image_path(cfg, cfg.schema_file)
-
 
 def cluster_config_json(cfg: PipelineConfig) -> str:
     """The config as the cluster runs it: its paths as the image and cluster see them."""
@@ -293,6 +304,45 @@ def replace_resolvers(spec: Spec, cfg: PipelineConfig, image: str) -> None:
         tasks[consumer]["dependentTasks"] = sorted(set(deps) | {node})
 
 
+def add_report_task(spec: Spec, cfg: PipelineConfig, image: str) -> None:
+    """Fix 9: a last task publishes the run in KFP's own artifact types (`report_task`).
+
+    A task of its own, not a step of the Pusher's container: the report reads
+    the whole run back from KFP's store, which the Pusher's task is still part
+    of, and a run that pushed nothing (not blessed) still gets its summary.
+    """
+    tasks, components = spec["root"]["dag"]["tasks"], spec["components"]
+    inputs = {}
+    for key, (producer, output, title) in report_task.INPUTS.items():
+        if producer in tasks and output in components[tasks[producer]["componentRef"][
+                "name"]].get("outputDefinitions", {}).get("artifacts", {}):
+            inputs[key] = (producer, output, title)
+    name, label = report_task.TASK, f"{report_task.TASK}_executor"
+    components[name] = {
+        "executorLabel": label,
+        "inputDefinitions": {
+            "artifacts": {k: {"artifactType": {"schemaTitle": t}}
+                          for k, (_, _, t) in inputs.items()},
+            "parameters": {"run_id": {"parameterType": "STRING"}}},
+        "outputDefinitions": {"artifacts": {
+            k: {"artifactType": {"schemaTitle": t}} for k, t in report_task.OUTPUTS.items()}}}
+    spec["deploymentSpec"]["executors"][label] = {"container": {
+        "image": image, "command": list(REPORT_COMMAND),
+        "args": ["--executor_input", "{{$}}", "--serving_dir", serving_dir(cfg),
+                 "--metadata", report_task.METADATA_ADDRESS, "--label", cfg.label.column]}}
+    tasks[name] = {
+        "taskInfo": {"name": name}, "componentRef": {"name": name},
+        "dependentTasks": sorted({report_task.AFTER} & set(tasks)
+                                 | {p for p, _, _ in inputs.values()}),
+        "cachingOptions": {"enableCache": False},  # the run it describes is new each time
+        "inputs": {
+            "parameters": {"run_id": {"runtimeValue": {
+                "constant": report_task.RUN_ID_PLACEHOLDER}}},
+            "artifacts": {k: {"taskOutputArtifact": {"producerTask": p,
+                                                     "outputArtifactKey": o}}
+                          for k, (p, o, _) in inputs.items()}}}
+
+
 def set_resources(spec: Spec, cfg: PipelineConfig) -> None:
     """Fix 7: requests and limits on every container task."""
     kf = cfg.kubeflow
@@ -306,7 +356,9 @@ def set_resources(spec: Spec, cfg: PipelineConfig) -> None:
 def platform_spec(spec: Spec, cfg: PipelineConfig) -> Spec:
     """Fix 6: the serving PVC mounted where the Pusher and the baseline task look."""
     kf = cfg.kubeflow
-    mount = {"pvcMount": [{"constant": kf.serving_pvc, "mountPath": kf.serving_mount}]}
+    # The claim's name as a parameter: kfp-kubernetes 2.17 deprecates `constant`.
+    mount = {"pvcMount": [{"pvcNameParameter": {"runtimeValue": {"constant": kf.serving_pvc}},
+                           "mountPath": kf.serving_mount}]}
     labels = sorted(label for label, e in spec["deploymentSpec"]["executors"].items()
                     if serving_dir(cfg) in json.dumps(e.get("container", {}))
                     or "Pusher" in label)
@@ -353,10 +405,10 @@ def compile_spec(cfg: PipelineConfig, image: Optional[str] = None) -> tuple[Spec
     if spec.get("schemaVersion") != SCHEMA_VERSION:
         raise CompileError(
             f"TFX emitted schema {spec.get('schemaVersion')}, expected {SCHEMA_VERSION}")
-    set_in_image_paths(spec, cfg)
     use_schema_titles(spec)
     use_local_path_entrypoint(spec)
     replace_resolvers(spec, cfg, image)
+    add_report_task(spec, cfg, image)
     set_resources(spec, cfg)
     record_config(spec, cfg)
     spec["defaultPipelineRoot"] = cfg.kubeflow.pipeline_root

@@ -24,7 +24,8 @@ from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
 from pipeline.local.beam_mode import choose_for, local_args
 from pipeline.local.runner import LocalRunner
-from pipeline.pipeline import create_schema_draft_pipeline, example_gen_input
+from pipeline.local.inputs import local_data_sources, local_example_gen_input
+from pipeline.pipeline import create_schema_draft_pipeline
 
 
 def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str] = None
@@ -34,7 +35,8 @@ def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str
     connection = sqlite_connection(layout.metadata)
     mode = choose_for(cfg, cfg.data_files(data_path))
     run = LocalRunner().run(create_schema_draft_pipeline(
-        cfg, pipeline_root=layout.pipeline_root, data_path=data_path,
+        cfg, pipeline_root=layout.pipeline_root,
+        sources=local_data_sources(cfg, data_path),
         metadata_connection_config=connection, beam_args=local_args(cfg.beam_args, mode.args),
         step_beam_args=mode.step_args))
     if run.error is not None:
@@ -62,7 +64,7 @@ def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
     strings = {f.name for f in schema.feature if f.type == schema_pb2.BYTES}
     if not strings:
         return {}
-    base, config = example_gen_input(cfg, data_path)
+    base, config = local_example_gen_input(cfg, data_path)
     if "://" in base:
         return {}
     numbers: dict[str, int] = dict.fromkeys(strings, 0)

@@ -1,8 +1,7 @@
 """`tfxp compile`: the real pipeline as a KFP v2 spec, and one test per fix
-open-source Kubeflow Pipelines needs (see pipeline/runners/kubeflow.py)."""
+open-source Kubeflow Pipelines needs (see pipeline/kubeflow/compiler.py)."""
 from __future__ import annotations
 
-import copy
 import importlib
 import io
 import json
@@ -26,9 +25,11 @@ CLUSTER_BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
                 "--environment_type=LOOPBACK"]
 NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
          "DataGate", "drift_baseline_resolver", "DriftCheck", "Transform", "Trainer",
-         "served_model_resolver", "Evaluator", "Pusher"}
+         "served_model_resolver", "Evaluator", "Pusher", "RunReport"}
 # The resolvers' stand-ins: container tasks of this project, not TFX executors.
 BASELINE_TASKS = {"served_model_resolver", "drift_baseline_resolver"}
+# Container tasks of this project, not TFX executors.
+PROJECT_TASKS = BASELINE_TASKS | {"RunReport"}
 
 
 def write_config(directory: Path, **kubeflow) -> str:
@@ -99,7 +100,7 @@ def test_model_code_by_dotted_path_importable(compiled):
     assert const("Trainer", "run_fn") == "models.model.run_fn"
     text = compiled["text"]
     assert "module_file" not in text and ".whl" not in text and "file://" not in text
-    for name in set(tasks(compiled)) - BASELINE_TASKS:
+    for name in set(tasks(compiled)) - PROJECT_TASKS:
         args = executor_of(compiled, name)[1]["container"]["args"]
         module, _, cls = args[args.index("--executor_class_path") + 1].rpartition(".")
         assert hasattr(importlib.import_module(module), cls), name
@@ -136,12 +137,15 @@ def test_no_local_paths_or_secrets(compiled):
 
 
 def test_artifact_types_are_schema_titles_tfx_can_import(compiled):
-    """Fix 2: no instanceSchema, no system.* title, every title maps to a TFX class."""
+    """Fix 2: no instanceSchema, and every title a TFX task sees maps to a TFX class
+    (KFP's system.* types are the report task's outputs alone: fix 9)."""
     from tfx.orchestration.kubeflow.v2 import compiler_utils
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
     from tfx.types import standard_artifacts
     titles = set()
-    for component in compiled["spec"]["components"].values():
+    for name, component in compiled["spec"]["components"].items():
+        if name == "RunReport":
+            continue
         for section in ("inputDefinitions", "outputDefinitions"):
             for art in component.get(section, {}).get("artifacts", {}).values():
                 assert list(art["artifactType"]) == ["schemaTitle"]
@@ -167,7 +171,7 @@ def test_unknown_artifact_type_is_a_compile_error():
 
 def test_tfx_tasks_run_through_the_local_path_entrypoint(compiled):
     """Fix 3: artifacts at the launcher's local paths (minio, #13476 markers)."""
-    for name in set(tasks(compiled)) - BASELINE_TASKS:
+    for name in set(tasks(compiled)) - PROJECT_TASKS:
         command = executor_of(compiled, name)[1]["container"]["command"]
         assert command[:3] == ["python", "-m", "pipeline.kubeflow.container.entrypoint"], name
 
@@ -273,25 +277,96 @@ def test_paths_are_inside_the_image(compiled):
         "runtimeValue"]["constant"])
     assert push["filesystem"]["base_directory"] == "/serving/chicago_taxi"
     mounts = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for task in ("Pusher", *BASELINE_TASKS):
+    for task in ("Pusher", "RunReport", *BASELINE_TASKS):
         label, _ = executor_of(compiled, task)
-        assert mounts[label]["pvcMount"] == [{"constant": kf.serving_pvc, "mountPath": "/serving"}]
-    assert len(mounts) == 3
+        assert mounts[label]["pvcMount"] == [{
+            "pvcNameParameter": {"runtimeValue": {"constant": kf.serving_pvc}},
+            "mountPath": "/serving"}]
+    assert len(mounts) == 4
 
 
-def test_kubeflow_data_path_and_foreign_paths(compiled, tmp_path):
-    spec = copy.deepcopy(compiled["spec"])
+def test_volume_mounts_use_the_field_current_kfp_kubernetes_keeps(compiled):
+    """kfp-kubernetes 2.17 deprecates PvcMount's `constant` (and the other
+    pvc_reference fields) for `pvc_name_parameter`; nothing compiled uses them."""
+    mounts = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    deprecated = {"constant", "taskOutputParameter", "componentInputParameter"}
+    assert mounts and all(m["pvcNameParameter"]["runtimeValue"]["constant"]
+                          for e in mounts.values() for m in e["pvcMount"])
+    assert not [key for e in mounts.values() for m in e["pvcMount"] for key in m
+                if key in deprecated]
+
+
+def test_kubeflow_data_path_and_foreign_paths(tmp_path):
     cfg = load_config(write_config(tmp_path, data_path="gs://taxi-data/csv/"))
-    kubeflow.set_in_image_paths(spec, cfg)
-    params = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
-    assert params["input_base"]["runtimeValue"]["constant"] == "gs://taxi-data/csv"
+    sources = kubeflow.cluster_sources(cfg)
+    assert (sources.input_base, sources.pattern) == ("gs://taxi-data/csv", "*")
     raw = yaml.safe_load(Path(write_config(tmp_path)).read_text())
     raw["data"]["path"] = str(tmp_path / "data.csv")
     (tmp_path / "data.csv").write_text("a\n1\n")
     (tmp_path / "outside.yaml").write_text(yaml.safe_dump(raw))
     outside = load_config(tmp_path / "outside.yaml")
     with pytest.raises(CompileError, match="not in the pipeline image.*kubeflow.data_path"):
-        kubeflow.set_in_image_paths(copy.deepcopy(compiled["spec"]), outside)
+        kubeflow.cluster_sources(outside)
+
+
+def test_compiling_needs_only_the_config_and_the_schema(tmp_path):
+    """No CSV on this machine: the cluster's copy is named by kubeflow.data_path, and the
+    spec comes out of `create_pipeline` as it is, ExampleGen's input included."""
+    raw = yaml.safe_load(Path(write_config(tmp_path, data_path="/data/taxi/data.csv"))
+                         .read_text())
+    raw["data"]["path"] = str(tmp_path / "nowhere" / "data.csv")
+    config = tmp_path / "nowhere.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    output = tmp_path / "spec.yaml"
+    with redirect_stdout(io.StringIO()):
+        assert main(["compile", "--config", str(config), "--output", str(output)]) == 0
+    spec, _ = kubeflow.load_spec(str(output))
+    params = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
+    assert params["input_base"]["runtimeValue"]["constant"] == "/data/taxi"
+    assert json.loads(params["input_config"]["runtimeValue"]["constant"])["splits"][0][
+        "pattern"] == "data.csv"
+
+
+def test_create_pipeline_reads_no_file_of_this_machine(tmp_path):
+    """The DAG is built from the sources it is given, however they look from here."""
+    from pipeline.pipeline import Sources, create_pipeline
+    cfg = load_config(write_config(tmp_path))
+    missing = str(tmp_path / "missing")
+    nodes = {n.id: n for n in create_pipeline(
+        cfg, pipeline_root="/nonexistent/root", serving_dir="/nonexistent/serving",
+        sources=Sources(missing, "*.csv", f"{missing}/schema.pbtxt")).components}
+    assert nodes["CsvExampleGen"].exec_properties["input_base"] == missing
+    assert nodes["ImportSchemaGen"].exec_properties["schema_file"] == f"{missing}/schema.pbtxt"
+    # The local runner is the one that checks (pipeline.local.inputs).
+    from pipeline.errors import ConfigError
+    from pipeline.local.inputs import local_sources
+    with pytest.raises(ConfigError, match="data path not found"):
+        local_sources(cfg, data_path=f"{missing}/data.csv")
+
+
+def test_the_run_is_published_in_kfp_artifact_types(compiled):
+    """Fix 9: a last task whose outputs are the types the KFP UI draws (kfp.dsl's
+    HTML, Markdown, Metrics and ClassificationMetrics), after the Pusher."""
+    from kfp.dsl.types import artifact_types
+    t = tasks(compiled)
+    component = compiled["spec"]["components"][t["RunReport"]["componentRef"]["name"]]
+    titles = {k: a["artifactType"]["schemaTitle"]
+              for k, a in component["outputDefinitions"]["artifacts"].items()}
+    assert titles == {"report": artifact_types.HTML.schema_title,
+                      "card": artifact_types.Markdown.schema_title,
+                      "metrics": artifact_types.Metrics.schema_title,
+                      "classification_metrics": artifact_types.ClassificationMetrics.schema_title}
+    assert set(titles.values()) == {"system.HTML", "system.Markdown", "system.Metrics",
+                                    "system.ClassificationMetrics"}
+    assert "Pusher" in t["RunReport"]["dependentTasks"]
+    inputs = t["RunReport"]["inputs"]
+    assert inputs["artifacts"]["evaluation"]["taskOutputArtifact"] == {
+        "producerTask": "Evaluator", "outputArtifactKey": "evaluation"}
+    # The run it reports, as KFP's driver resolves it.
+    assert inputs["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    _, executor = executor_of(compiled, "RunReport")
+    assert executor["container"]["command"] == ["python", "-m", "pipeline.kubeflow.report_task"]
+    assert executor["container"]["image"] == IMAGE
 
 
 def test_resources_root_and_cluster_beam_args(compiled):
@@ -303,7 +378,7 @@ def test_resources_root_and_cluster_beam_args(compiled):
         assert executor["container"]["resources"] == {
             "cpuRequest": kf.cpu_request, "cpuLimit": kf.cpu_limit,
             "memoryRequest": kf.memory_request_gb, "memoryLimit": kf.memory_limit_gb}, label
-    for name in set(tasks(compiled)) - BASELINE_TASKS:
+    for name in set(tasks(compiled)) - PROJECT_TASKS:
         args = executor_of(compiled, name)[1]["container"]["args"]
         assert args[-len(CLUSTER_BEAM):] == CLUSTER_BEAM, name
     assert "--direct_running_mode=in_memory" not in compiled["text"]  # the local args

@@ -21,10 +21,8 @@ launcher keeps in ML Metadata as the artifact's custom properties.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import sys
 from typing import Callable, Optional
 
@@ -113,20 +111,11 @@ def data_location(executor_input: dict) -> str:
 
 
 def provenance(executor_input: dict) -> dict[str, str]:
-    """What KFP records nowhere: the code, config and data of this run."""
-    from tfx import version as tfx_version
+    """What KFP records nowhere: the code, config and data of this run (`pipeline.facts`)."""
+    from pipeline.facts import as_properties, gather
 
-    from pipeline.facts import PREFIX, data_digest, git_commit, project_version
-
-    config = os.environ.get(CONFIG_ENV, "")
     data = data_location(executor_input)
-    facts = {"project_version": project_version(), "git_commit": git_commit() or "unknown",
-             "tfx_version": tfx_version.__version__,
-             "python_version": platform.python_version(),
-             "config": config,
-             "config_sha256": hashlib.sha256(config.encode()).hexdigest() if config else "",
-             "data_path": remote_uri(data), "data_digest": data_digest(data) or ""}
-    return {PREFIX + k: str(v) for k, v in facts.items()}
+    return as_properties(gather(os.environ.get(CONFIG_ENV, ""), data, remote_uri(data)))
 
 
 def add_provenance(output_file: str, executor_input: dict, key: str = "examples") -> None:
