@@ -12,7 +12,9 @@ Protocol (the server's stdin/stdout, one JSON object per line): the client
 sends {"id", "module", "args", "cwd", "env", "log", "error"}; the server
 answers {"id", "code"} when that child has ended.  When a task raises, the
 child also pickles (class, args, attributes) of the exception to "error",
-so the rehearsal can report a rejected dataset as `tfxp run` does.
+so the rehearsal can report a rejected dataset as `tfxp run` does.  A task
+run from cold goes through the same code (`cold_command`), so it answers
+alike.
 """
 from __future__ import annotations
 
@@ -68,10 +70,26 @@ def _save_error(path: str, error: BaseException) -> None:
         f.write(payload)
 
 
-def _child(request: dict) -> None:
-    """Runs in the forked child; never returns."""
+def run_module(module: str, args: list[str], error: Optional[str] = None) -> int:
+    """`python -m module args...` in this process; its exit status.  When the task
+    raises, its traceback goes to stderr and (class, args, attributes) to `error`."""
     import runpy
 
+    sys.argv = [module, *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as e:
+        return _exit_code(e)
+    except BaseException as e:  # the task failed: its traceback goes to its log
+        traceback.print_exc()
+        if error:
+            _save_error(error, e)
+        return 1
+
+
+def _child(request: dict) -> None:
+    """Runs in the forked child; never returns."""
     code = 1
     try:
         os.chdir(request["cwd"])
@@ -81,18 +99,8 @@ def _child(request: dict) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        sys.argv = [request["module"], *request["args"]]
         sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
-        try:
-            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as e:
-            code = _exit_code(e)
-        except BaseException as e:  # the task failed: its traceback goes to its log
-            traceback.print_exc()
-            if request.get("error"):
-                _save_error(request["error"], e)
-            code = 1
+        code = run_module(request["module"], request["args"], request.get("error"))
     finally:
         try:
             sys.stdout.flush()
@@ -227,5 +235,18 @@ def load_error(path: str) -> Optional[BaseException]:
     return error
 
 
+# `python -m pipeline.kubeflow.forkserver --once ERROR MODULE ARGS...`: one task from
+# cold, its failure saved as a forked child saves it (a rehearsal without the server).
+ONCE = "--once"
+
+
+def cold_command(python: str, module: str, args: list[str], error: str) -> list[str]:
+    """The command line that runs one task from cold and saves its error to `error`."""
+    return [python, "-m", __name__, ONCE, error, module, *args]
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == [ONCE]:
+        sys.path[0] = os.getcwd()
+        sys.exit(run_module(sys.argv[3], sys.argv[4:], sys.argv[2]))
     serve(sys.argv[1:])

@@ -39,9 +39,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Optional
 
 from pipeline.errors import RehearsalError
+from pipeline.kubeflow import report_task
 from pipeline.kubeflow.container import entrypoint
 from pipeline.kubeflow.container.entrypoint import ROOT_ENV, local_path
-from pipeline.kubeflow.forkserver import ForkServer, load_error
+from pipeline.kubeflow.forkserver import ForkServer, cold_command, load_error
 from pipeline.kubeflow.metadata import KfpRecorder
 from pipeline.layout import RehearsalLayout
 
@@ -274,6 +275,11 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
         json.dump({scheme: os.path.join(launcher_root, directory) + "/"
                    for scheme, directory in entrypoint.SCHEME_DIRS.items()}, f)
     recorder = KfpRecorder(layout.metadata, pipeline_name, run_id, pipeline_root, image)
+    # What KFP's driver puts for its placeholders (backend/src/v2/driver/resolve.go).
+    driver_values = {"{{$.pipeline_job_uuid}}": run_id, "{{$.pipeline_job_name}}": run_id,
+                     "{{$.pipeline_job_resource_name}}": run_id}
+    # The report task reads the run's store: this SQLite file stands in for KFP's service.
+    env[report_task.METADATA_SQLITE_ENV] = layout.metadata
     produced_ids: dict[tuple[str, str], int] = {}
 
     def prepare(name: str) -> _Prepared:
@@ -281,12 +287,8 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
         component = components[task["componentRef"]["name"]]
         label = component["executorLabel"]
         container = executors[label]["container"]
-        tfx_container = _is_tfx_container(container)
         visible = dict(mounts)
-        for mount_path in _pvc_mounts(platform, label):
-            if mount_path not in volumes:
-                raise RehearsalError(f"task {name}: mounts a PVC at {mount_path}; "
-                                     f"give it a local directory")
+        for mount_path in _pvc_mounts(platform, label):  # each given a directory: check_spec
             visible[mount_path] = volumes[mount_path]
         unmounted = {m for m in volumes if m not in visible}
 
@@ -297,23 +299,17 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
                                          f"does not mount; on the cluster it would write to "
                                          f"the container's own disk and be lost")
 
-        # Parameters, as the driver resolves them into parameterValues (2.1).
+        # Parameters, as the driver resolves them into parameterValues (2.1);
+        # check_spec has made sure each has a value in the 2.1 form.
         parameter_values = {}
         task_params = task.get("inputs", {}).get("parameters", {})
-        for key, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
+        for key in component.get("inputDefinitions", {}).get("parameters", {}):
             ref = task_params.get(key)
             if ref is None:
-                if definition.get("isOptional") or "defaultValue" in definition:
-                    continue
-                raise RehearsalError(f"task {name}: parameter {key!r} has no value")
-            if "parameterType" not in definition:
-                raise RehearsalError(f"task {name}: parameter {key!r} is declared in the 2.0 "
-                                     f"form; a 2.1 launcher would leave it empty")
+                continue  # optional, or a default the launcher fills
             if "runtimeValue" in ref:
-                if "constant" not in ref["runtimeValue"]:
-                    raise RehearsalError(f"task {name}: parameter {key!r} is a 2.0 "
-                                         f"constantValue; a 2.1 launcher would leave it empty")
                 value = ref["runtimeValue"]["constant"]
+                value = driver_values.get(value, value) if isinstance(value, str) else value
             elif "taskOutputParameter" in ref:
                 out = ref["taskOutputParameter"]
                 source = (out["producerTask"], out["outputParameterKey"])
@@ -336,16 +332,12 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
                                      f"of {source[0]}, which it does not produce")
             # As the launcher hands it on: named by its ML Metadata id.
             artifact = dict(produced[source], name=str(produced_ids[source]))
-            if tfx_container:
-                _check_type(name, key, artifact["type"]["schemaTitle"])
             input_artifacts[key] = {"artifacts": [artifact]}
 
         # Output artifacts: URIs under the pipeline root, as the driver assigns them.
         output_artifacts = {}
         for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
             title = _type_title(definition["artifactType"])
-            if tfx_container:
-                _check_type(name, key, title)
             uri = f"{pipeline_root.rstrip('/')}/{pipeline_name}/{run_id}/{name}/{key}"
             os.makedirs(os.path.dirname(local_path(uri, launcher_root)), exist_ok=True)
             output_artifacts[key] = {"artifacts": [{
@@ -394,10 +386,12 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
         open(prepared.record.log, "w").close()
         task_env = {**env, **prepared.env}
         for argv in prepared.steps:
-            if server is not None and argv[0] == python and argv[1:2] == ["-m"]:
+            if argv[0] == python and argv[1:2] == ["-m"] and server is not None:
                 code = server.run(argv[2], argv[3:], prepared.task_dir, task_env,
                                   prepared.record.log, error_file)
             else:
+                if argv[0] == python and argv[1:2] == ["-m"]:  # cold, its error kept alike
+                    argv = cold_command(python, argv[2], argv[3:], error_file)
                 with open(prepared.record.log, "a") as log:
                     code = subprocess.call(argv, cwd=prepared.task_dir, env=task_env, stdout=log,
                                            stderr=subprocess.STDOUT)
