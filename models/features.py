@@ -154,6 +154,9 @@ class ModelInputs(_Strict):
     features: FeaturesConfig
     label: LabelConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    # The cells that mean "missing" (data.na_values): part of each version's input
+    # contract, so scoring reads a cell as training did.
+    na_values: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _label_is_not_a_feature(self) -> "ModelInputs":

@@ -14,10 +14,11 @@ from typing import Callable
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models import contract
 from models.features import LABEL_VOCABULARY, ModelInputs
 
-SERVING_SIGNATURE = "serving_default"
-TRANSFORM_SIGNATURE = "transform_features"
+SERVING_SIGNATURE = contract.SERVING_SIGNATURE
+TRANSFORM_SIGNATURE = contract.TRANSFORM_SIGNATURE
 EXAMPLES_INPUT = "examples"
 OUTPUT_KEY = "outputs"
 CLASSES_KEY = "classes"
@@ -82,10 +83,12 @@ def signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
 
 def export(model: tf.keras.Model, tft_output: tft.TFTransformOutput, spec: ModelInputs,
            path: str) -> None:
-    """SavedModel with both signatures.
+    """SavedModel with both signatures, and its input contract in assets.extra/.
 
     Only the signatures are served or evaluated, so the per-layer call traces
     Keras would add (`save_traces`) are skipped: they cost seconds per export.
     """
     model.save(path, save_format="tf", signatures=signatures(model, tft_output, spec),
                save_traces=False)
+    # What the signatures parse, beside them: scoring reads rows by it.
+    contract.write(path, contract.build(tft_output, spec))

@@ -44,6 +44,13 @@ class StateError(TfxpError):
     what = "cannot do that"
 
 
+class DataError(TfxpError):
+    """A data file given to a command that cannot be used as it is: unreadable, or
+    without a column the version it is scored with reads."""
+
+    what = "cannot use the data"
+
+
 class DataRejected(TfxpError):
     """The data does not match the schema, or drifted: nothing was trained."""
 

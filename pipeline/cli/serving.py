@@ -48,7 +48,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     p = predict(cfg, layout, args.data, version=args.version, label=args.label,
                 output=args.output)
     print(f"Version {p.version} scored {p.scored} of {p.rows} rows of {args.data} "
-          f"(run {p.run_id}); predictions in {p.output}")
+          f"(run {p.run_id}; input contract {p.contract}); predictions in {p.output}")
     if p.bad:
         _report_bad(p.bad, p.rows)
         raise DataRejected(f"{len(p.bad)} of {p.rows} rows not scored (listed above); "
@@ -89,10 +89,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg, layout = _setup(args)
     e = evaluate(cfg, layout, args.data, version=args.version, label=args.label)
     pushed = f"pushed by run {e.push_run}" if e.push_run else "no push record in the store"
-    print(f"Version {e.version} ({pushed}) on {e.rows - len(e.bad)} rows of {args.data} "
+    used = e.rows - len(e.bad) - e.unlabelled
+    print(f"Version {e.version} ({pushed}) on {used} of {e.rows} rows of {args.data} "
           f"(run {e.run_id})")
+    if e.unlabelled:
+        print(f"{e.unlabelled} rows left out: no label ({e.label_column} is empty or one of "
+              f"data.na_values)", file=sys.stderr)
     if e.bad:
-        print(f"{len(e.bad)} rows left out:", file=sys.stderr)
+        print(f"{len(e.bad)} rows left out: a value the version cannot read:", file=sys.stderr)
         _report_bad(e.bad, e.rows)
     _print_report(layout, e.run_id)
     if e.labelled:
@@ -104,7 +108,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if crossed:
             raise Decayed("monitoring thresholds crossed: " + "; ".join(crossed))
         return 0
-    print("No label column: the data's statistics against those that trained the version:")
+    if not e.measured:
+        print(f"No label column ({e.label_column}) and no drift thresholds configured "
+              f"(drift_check.thresholds): nothing was compared. The data's statistics are "
+              f"recorded in run {e.run_id}; add thresholds to compare them with the "
+              f"statistics that trained version {e.version}.")
+        return 0
+    print(f"No label column ({e.label_column}): the data's statistics against those that "
+          f"trained the version:")
     for d in e.measured:
         print(f"  {'MOVED' if d in e.drift else 'ok':<8}{d.feature}: {d.comparator} "
               f"{d.value:.4f} (threshold {d.threshold:g})")

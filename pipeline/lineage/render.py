@@ -125,7 +125,13 @@ def runs_text(runs: list[RunInfo]) -> str:
         pushed = f"pushed {r.pushed_version}" if r.pushed_version else "nothing pushed"
         if r.pushed_version and not r.pushed_in_this_run:
             pushed += " (earlier, reused from cache)"
-        lines.append(f"{r.run_id}  {r.pipeline}  {r.status}  {r.seconds:.1f}s  {blessed}, {pushed}")
+        outcome = f"{blessed}, {pushed}"
+        served = r.provenance.get("served_version")
+        if served:  # a job after the push: which version read which file
+            label = r.provenance.get("served_label")
+            outcome = (f"version {served}{f' ({label})' if label else ''} "
+                       f"on {r.provenance.get('data_path')}")
+        lines.append(f"{r.run_id}  {r.pipeline}  {r.status}  {r.seconds:.1f}s  {outcome}")
         code = r.provenance
         if code:
             lines.append(f"    code {code.get('project_version')} git {code.get('git_commit')}"

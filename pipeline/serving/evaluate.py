@@ -17,7 +17,7 @@ import os
 from typing import Optional
 
 from pipeline.config import PipelineConfig, Threshold, metric_key
-from pipeline.errors import StoreError
+from pipeline.errors import StoreError, TfxpError
 from pipeline.layout import RunLayout
 from pipeline.serving import jobs, rows, versions
 
@@ -50,6 +50,8 @@ class Evaluation:
     rows: int
     bad: list[rows.BadRow]
     labelled: bool
+    unlabelled: int = 0  # rows left out because their label cell is missing
+    label_column: str = ""
     metrics: dict[SliceKey, dict[str, float]] = dataclasses.field(default_factory=dict)
     at_push: dict[SliceKey, dict[str, float]] = dataclasses.field(default_factory=dict)
     checks: list[Check] = dataclasses.field(default_factory=list)
@@ -116,37 +118,81 @@ def check(thresholds: list[Threshold], metrics: dict[SliceKey, dict[str, float]]
 
 def evaluate(cfg: PipelineConfig, layout: RunLayout, csv_path: str,
              version: Optional[str] = None, label: Optional[str] = None) -> Evaluation:
-    """Evaluates a served version on new data; `.decayed` says whether to exit 5."""
+    """Evaluates a served version on new data; `.decayed` says whether to exit 5.
+
+    Rows are read by the version's input contract: with the label column, the
+    columns its transform signature (what TFMA calls) parses; without it, the
+    columns its serving signature parses and the drift check's columns.
+    """
     import tensorflow_data_validation as tfdv
 
     chosen = versions.resolve(layout.serving, version, label)
-    schema = tfdv.load_schema_text(cfg.schema_path)
-    header, _, f = rows.open_csv(csv_path)
-    f.close()
-    inputs = cfg.model_inputs()
-    labelled = inputs.label.column in header
-    # The transform signature TFMA calls parses every column of the schema.
-    names = [f.name for f in schema.feature] if labelled else [
-        c for c in inputs.serving_columns() + list(cfg.drift_check.thresholds)
-        if c in {f.name for f in schema.feature}]
+    contract = _contract(versions.version_path(layout.serving, chosen), cfg)
+    names = rows.header(csv_path)
+    label_column = contract.label or cfg.label.column
+    labelled = label_column in names
+    if labelled:
+        columns = list(contract.evaluation)
+    else:
+        by_name = {c.name: c for c in contract.evaluation + contract.serving}
+        wanted = [c.name for c in contract.serving] + [
+            c for c in cfg.drift_check.thresholds if c in by_name and c in names]
+        columns = [by_name[c] for c in dict.fromkeys(wanted)]
+    rows.require_columns(csv_path, names, contract, columns, chosen)
     job = jobs.new_job(layout, "evaluate")
-    converted = rows.to_examples(csv_path, schema, list(dict.fromkeys(names)), job.examples_dir)
-    if not converted.good:
+    read = _write_examples(csv_path, names, contract, columns, chosen,
+                           label_column if labelled else None, job.examples_dir)
+    total, kept, bad, unlabelled = read
+    if not kept:
         from pipeline.errors import DataRejected
-        raise DataRejected(f"{csv_path}: no row could be read "
-                           f"({converted.bad[0] if converted.bad else 'no rows'})")
+        reason = (f"{unlabelled} without a label" if unlabelled else
+                  str(bad[0]) if bad else "no rows")
+        raise DataRejected(f"{csv_path}: no row could be read ({reason})")
     store, push_run = _push_run(layout, chosen)
-    result = Evaluation(job.run_id, chosen, push_run, converted.rows, converted.bad, labelled)
+    result = Evaluation(job.run_id, chosen, push_run, total, bad, labelled,
+                        unlabelled=unlabelled, label_column=label_column)
     examples, model = jobs.components(job, versions.version_path(layout.serving, chosen),
                                       chosen, layout.serving)
+    facts = {"served_version": chosen, "served_label": label or "",
+             "input_contract": contract.source}
     if labelled:
-        _with_labels(cfg, layout, job, csv_path, examples, model, store, result)
+        _with_labels(cfg, layout, job, csv_path, examples, model, store, result, facts)
     else:
-        _without_labels(cfg, layout, job, csv_path, examples, store, result, schema)
+        schema = tfdv.load_schema_text(cfg.schema_path)
+        _without_labels(cfg, layout, job, csv_path, examples, store, result, schema, facts)
     return result
 
 
-def _with_labels(cfg, layout, job, csv_path, examples, model, store, result) -> None:
+def _contract(version_dir: str, cfg: PipelineConfig):
+    from models.contract import ContractError, read
+    try:
+        return read(version_dir, cfg.label.column, cfg.data.na_values)
+    except ContractError as e:
+        raise TfxpError(str(e)) from None
+
+
+def _write_examples(csv_path: str, names: list[str], contract, columns, version: int,
+                    label: Optional[str], out_dir: str
+                    ) -> tuple[int, int, list[rows.BadRow], int]:
+    """The readable rows as gzipped TFRecords for ImportExampleGen; (rows, kept, bad,
+    rows without a label)."""
+    import tensorflow as tf
+    os.makedirs(out_dir, exist_ok=True)
+    total = kept = unlabelled = 0
+    bad: list[rows.BadRow] = []
+    with tf.io.TFRecordWriter(os.path.join(out_dir, "data.tfrecord.gz"),
+                              options="GZIP") as writer:
+        for block in rows.blocks(csv_path, names, contract, columns, version, label=label):
+            total += block.text.num_rows
+            unlabelled += block.unlabelled
+            bad += block.bad
+            for record in block.records():
+                writer.write(record)
+            kept += len(block.kept)
+    return total, kept, bad, unlabelled
+
+
+def _with_labels(cfg, layout, job, csv_path, examples, model, store, result, facts) -> None:
     from tfx.components import Evaluator
 
     from pipeline.lineage import results, runs
@@ -154,7 +200,7 @@ def _with_labels(cfg, layout, job, csv_path, examples, model, store, result) -> 
                           example_splits=[jobs.EXAMPLES_SPLIT],
                           eval_config=monitoring_eval_config(cfg)).with_id("Evaluator")
     outputs = jobs.run(cfg, layout, job, "evaluate", [examples, model, evaluator],
-                       os.path.abspath(csv_path))
+                       os.path.abspath(csv_path), facts)
     [evaluation] = outputs["Evaluator"]["evaluation"]
     result.metrics = results.read_evaluation(evaluation.uri).metrics
     if store is not None and result.push_run:
@@ -174,14 +220,15 @@ def _training_statistics(store, push_run: Optional[str], split: str):
     return tfdv.load_stats_binary(path) if path and os.path.exists(path) else None
 
 
-def _without_labels(cfg, layout, job, csv_path, examples, store, result, schema) -> None:
+def _without_labels(cfg, layout, job, csv_path, examples, store, result, schema, facts
+                    ) -> None:
     import tensorflow_data_validation as tfdv
     from tfx.components import StatisticsGen
 
     from components.drift_check.component import compare
     stats = StatisticsGen(examples=examples.outputs["examples"]).with_id("StatisticsGen")
     outputs = jobs.run(cfg, layout, job, "drift", [examples, stats],
-                       os.path.abspath(csv_path))
+                       os.path.abspath(csv_path), facts)
     [current] = outputs["StatisticsGen"]["statistics"]
     baseline = _training_statistics(store, result.push_run, cfg.drift_check.split)
     if baseline is None:

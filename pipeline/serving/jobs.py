@@ -71,7 +71,7 @@ def components(job: Job, version_dir: str, version: int, base_path: str) -> tupl
 
 
 def run(cfg: PipelineConfig, layout: RunLayout, job: Job, kind: str, nodes: list,
-        data_path: str) -> dict[str, list]:
+        data_path: str, extra_facts: Optional[dict[str, Any]] = None) -> dict[str, list]:
     """Runs the nodes as `<pipeline>-<kind>` in the run root's store; node id -> outputs."""
     from tfx.orchestration import pipeline as tfx_pipeline
 
@@ -84,7 +84,7 @@ def run(cfg: PipelineConfig, layout: RunLayout, job: Job, kind: str, nodes: list
         pipeline_name=f"{cfg.pipeline_name}-{kind}", pipeline_root=layout.pipeline_root,
         components=nodes, enable_cache=False, metadata_connection_config=connection,
         beam_pipeline_args=local_args(cfg.beam_args))
-    facts = run_provenance(cfg, data_path)
+    facts = {**run_provenance(cfg, data_path), **(extra_facts or {})}
     result = LocalRunner(run_id=job.run_id).run(pipeline)
     store = Store(open_store(connection))
     record_run(store, result.run_id, facts)

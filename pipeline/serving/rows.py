@@ -1,23 +1,36 @@
-"""CSV rows to tf.Examples, typed by the schema, one bad row at a time.
+"""CSV rows typed by a version's input contract, a block at a time.
 
-A row whose value cannot be what the schema says (text in a numeric column,
-no value where the schema fixes one) is reported by its row number and the
-feature, and left out; the good rows go on.  Empty strings stay strings and
-empty numbers are left absent, as CsvExampleGen decodes them, so a row
-scores here exactly as it would have in training.
+The file is read by the project's one CSV reader (components/csv_ingest/
+arrow_csv.py: quoting, BOM, line ends, .gz, the version's `na_values`), and
+each row becomes the tf.Example bytes ingestion would have written for it
+(components/csv_ingest/example_bytes.py), with the columns and types the
+version's signatures parse (models/contract.py), never today's config.
+
+A cell the version cannot read is reported by row and column, and its row
+is left out; the other rows go on.  A missing cell (empty, or one of the
+`na_values`) is fine where the version's parsing accepts it (Transform
+imputes it); only a column it cannot parse without a value refuses the row.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
-from typing import Iterator
+from typing import Iterator, Optional, Sequence
 
-from pipeline.errors import DataRejected
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tfx_bsl.coders.csv_decoder import ColumnType
 
-# The row number travels with each example (the model's parsing ignores
-# features it does not read) so a prediction finds its row again.
-ROW_FEATURE = "__tfxp_row__"
+from components.csv_ingest import arrow_csv
+from components.csv_ingest.columnar import as_bytes, typed
+from components.csv_ingest.example_bytes import serialize
+from models.contract import Column, InputContract
+from pipeline.errors import DataError
+
+_KIND = {"INT": ColumnType.INT, "FLOAT": ColumnType.FLOAT, "BYTES": ColumnType.STRING}
+_NOT = {"INT": "an integer", "FLOAT": "a number"}
+# Rows per Arrow block when scoring: small enough that memory stays flat.
+BLOCK_BYTES = 4 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,102 +44,134 @@ class BadRow:
 
 
 @dataclasses.dataclass
-class Column:
-    name: str
-    kind: str  # INT | FLOAT | BYTES
-    required: bool  # a fixed-length feature: the model cannot parse a row without it
+class Block:
+    """One block of a CSV: its text, the rows kept and their serialized examples."""
+
+    first_row: int  # number of the block's first row (1-based)
+    text: pa.RecordBatch  # every column of the file, as read
+    kept: np.ndarray  # indices (into the block) of the rows turned into examples
+    examples: pa.Array  # large_binary, one per kept row
+    bad: list[BadRow]
+    unlabelled: int = 0  # rows left out because the label cell is missing
+
+    def records(self) -> list[bytes]:
+        return as_bytes(self.examples)
 
 
-def columns(schema, names: list[str]) -> list[Column]:
-    """The schema's type of each named column."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    by_name = {f.name: f for f in schema.feature}
-    out = []
-    for name in names:
-        feature = by_name.get(name)
-        if feature is None:
-            raise DataRejected(f"{name} is not in the schema")
-        out.append(Column(name, schema_pb2.FeatureType.Name(feature.type),
-                          feature.HasField("shape")))
+def header(csv_path: str) -> list[str]:
+    """The file's column names, or a DataError naming the file and line."""
+    try:
+        return arrow_csv.read_header(csv_path)
+    except FileNotFoundError:
+        raise DataError(f"{csv_path}: no such CSV file") from None
+    except arrow_csv.CsvFormatError as e:
+        raise DataError(str(e)) from None
+
+
+def require_columns(csv_path: str, names: Sequence[str], contract: InputContract,
+                    columns: Sequence[Column], version: int) -> None:
+    """Stops before anything is read when the file lacks a column the version reads."""
+    missing = [c.name for c in columns if c.name not in names]
+    if missing:
+        shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        raise DataError(f"{csv_path}: no column {', '.join(missing)}, which version {version} "
+                        f"reads (contract {contract.source}); the file's columns: {shown}")
+
+
+def _problems(column: Column, values: pa.Array, gaps: pa.Array, version: int
+              ) -> Optional[tuple[np.ndarray, list[str]]]:
+    """(mask of rows with a cell the version cannot read, the words for each)."""
+    if column.kind == "BYTES":
+        bad = pc.and_(gaps, pa.scalar(not column.may_be_missing))
+    else:
+        literal = pc.match_substring_regex(values, arrow_csv.INT_LITERAL)
+        if column.kind == "FLOAT":
+            literal = pc.or_(literal, pc.match_substring_regex(values, arrow_csv.FLOAT_LITERAL))
+        unreadable = pc.and_(pc.invert(gaps), pc.invert(literal))
+        bad = pc.or_(unreadable, pc.and_(gaps, pa.scalar(not column.may_be_missing)))
+    mask = bad.to_numpy(zero_copy_only=False)
+    over = np.zeros(len(values), bool)
+    if column.kind == "INT":
+        over = _int64_overflow(pc.if_else(bad, "0", pc.if_else(gaps, "0", values)))
+        mask = mask | over
+    if not mask.any():
+        return None
+    words = []
+    gap = gaps.to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(mask):
+        if over[i]:
+            words.append("beyond the range of a 64-bit integer")
+        elif gap[i]:
+            words.append(f"no value, and version {version} cannot read a row without one")
+        else:
+            cell = values[int(i)].as_py()
+            hint = ("" if arrow_csv.value_type(pa.array([cell])) != ColumnType.STRING
+                    else "; if it marks a missing value, it belongs in data.na_values")
+            words.append(f"{cell[:40]!r} is not {_NOT[column.kind]}{hint}")
+    return mask, words
+
+
+def _int64_overflow(values: pa.Array) -> np.ndarray:
+    """Rows of an INT column whose literal is beyond int64 (Python reads them; TF cannot)."""
+    out = np.zeros(len(values), bool)
+    try:
+        arrow_csv.to_int64(values)
+        return out
+    except (pa.ArrowInvalid, OverflowError):
+        pass
+    for i, cell in enumerate(values.to_pylist()):
+        try:
+            arrow_csv.to_int64(pa.array([cell]))
+        except (pa.ArrowInvalid, OverflowError):
+            out[i] = True
     return out
 
 
-def _value(column: Column, text: str):
-    if column.kind == "BYTES":
-        return text.encode()
-    if text == "":
-        if column.required:
-            raise ValueError("no value, and the schema requires one")
-        return None
+def blocks(csv_path: str, names: Sequence[str], contract: InputContract,
+           columns: Sequence[Column], version: int, label: Optional[str] = None,
+           block_size: int = BLOCK_BYTES) -> Iterator[Block]:
+    """Each block's rows as the version's examples; bad rows named, not kept.
+
+    With `label`, a row whose label cell is missing is counted (`unlabelled`)
+    and left out before anything else is checked: that is its reason.
+    """
+    na_values = pa.array(contract.na_values, pa.string()) if contract.na_values else None
+    index = {name: i for i, name in enumerate(names)}
+    first = 1
     try:
-        return int(text) if column.kind == "INT" else float(text)
-    except ValueError:
-        kind = "an integer" if column.kind == "INT" else "a number"
-        raise ValueError(f"{text[:40]!r} is not {kind}") from None
+        for batch in arrow_csv.read_batches(csv_path, names, block_size):
+            n = batch.num_rows
+            keep = np.ones(n, bool)
+            unlabelled = 0
+            if label is not None:
+                no_label = arrow_csv.missing(batch.column(index[label]), na_values).to_numpy(
+                    zero_copy_only=False)
+                unlabelled = int(no_label.sum())
+                keep &= ~no_label
+            bad: list[BadRow] = []
+            gaps = {}
+            for column in columns:
+                values = batch.column(index[column.name])
+                gaps[column.name] = arrow_csv.missing(values, na_values)
+                found = _problems(column, values, gaps[column.name], version)
+                if found is None:
+                    continue
+                mask, words = found
+                rows = np.flatnonzero(mask)
+                for i, word in zip(rows, words):
+                    if keep[i]:
+                        bad.append(BadRow(first + int(i), column.name, word))
+                keep[rows] = False
+            kept = np.flatnonzero(keep)
+            take = pa.array(kept)
+            typed_columns = [typed(c.name, _KIND[c.kind], batch.column(index[c.name]).take(take),
+                                   gaps[c.name].take(take)) for c in columns]
+            bad.sort(key=lambda b: b.row)
+            yield Block(first, batch, kept, serialize(typed_columns, len(kept)), bad,
+                        unlabelled)
+            first += n
+    except arrow_csv.CsvFormatError as e:
+        raise DataError(str(e)) from None
 
 
-def example(row: dict[str, str], cols: list[Column], number: int) -> bytes:
-    """One serialized tf.Example; raises BadRow for the first value that cannot be typed."""
-    import tensorflow as tf
-    features = {ROW_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=[number]))}
-    for c in cols:
-        try:
-            value = _value(c, row.get(c.name) or "")
-        except ValueError as e:
-            raise _Bad(BadRow(number, c.name, str(e))) from None
-        if value is None:
-            continue
-        if c.kind == "BYTES":
-            features[c.name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-        elif c.kind == "INT":
-            features[c.name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            features[c.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-class _Bad(Exception):
-    def __init__(self, bad: BadRow):
-        super().__init__(str(bad))
-        self.bad = bad
-
-
-def open_csv(path: str) -> tuple[list[str], Iterator[dict[str, str]], object]:
-    """(header, rows, file) of a CSV; the caller closes the file."""
-    if not os.path.isfile(path):
-        raise DataRejected(f"{path}: no such CSV file")
-    f = open(path, newline="")
-    reader = csv.DictReader(f)
-    return list(reader.fieldnames or []), reader, f
-
-
-@dataclasses.dataclass
-class Converted:
-    rows: int  # data rows read
-    good: int
-    bad: list[BadRow]
-    path: str
-
-
-def to_examples(csv_path: str, schema, names: list[str], out_dir: str) -> Converted:
-    """Streams the CSV into <out_dir>/data.tfrecord.gz; the bad rows are listed, not written."""
-    import tensorflow as tf
-    cols = columns(schema, names)
-    header, reader, f = open_csv(csv_path)
-    missing = [c.name for c in cols if c.name not in header]
-    if missing:
-        f.close()
-        raise DataRejected(f"{csv_path}: no column {', '.join(missing)}; every row needs "
-                           f"{', '.join(names)}")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "data.tfrecord.gz")
-    bad: list[BadRow] = []
-    good = rows = 0
-    with f, tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for rows, row in enumerate(reader, start=1):
-            try:
-                writer.write(example(row, cols, rows))
-                good += 1
-            except _Bad as e:
-                bad.append(e.bad)
-    return Converted(rows, good, bad, path)
+__all__ = ["BLOCK_BYTES", "BadRow", "Block", "blocks", "header", "require_columns"]
