@@ -80,11 +80,13 @@ SAMPLING_ON = {"evaluation.sample_above": 1000}
 
 # (setting changed, the config it is changed in, what re-runs): the README's table.
 ROWS = [
+    ({"pipeline_name": "another-pipeline"}, None, EVERY),
     ({"data.na_values": ["?"]}, None, FROM_DATA),
     ({"data.split": {"train": 3, "eval": 1}}, None, FROM_DATA),
     ({"label.missing": "reject"}, None, FROM_DATA),
     ({"label.threshold": 0.3}, None, {"DataGate"} | MODEL),
     ({"features.missing_indicators": True}, None, MODEL),
+    ({"features.missing_indicators": True}, TUNING_ON, MODEL | {"Tuner"}),
     ({"training.train_steps": 999}, None, {"Trainer", "Evaluator", "ServingCheck", "Pusher"}),
     ({"training.learning_rate": 0.003}, TUNING_ON,
      {"Tuner", "Trainer", "Evaluator", "ServingCheck", "Pusher"}),
