@@ -28,3 +28,18 @@ def test_nothing_to_say_when_strings_are_words(tmp_path):
     cfg = load(tmp_path, {"column": "species", "task": "multiclass"})
     words = text_format.Parse('feature { name: "island" type: BYTES }', schema_pb2.Schema())
     assert token_notes(cfg, words) == []
+
+
+def test_model_inputs_are_drafted_optional_and_the_label_required(tmp_path):
+    # SchemaGen fixes the shape of a column present in every row it saw; a model
+    # input with a fixed shape could never be scored with that cell empty,
+    # though Transform imputes it.
+    from pipeline.local.schema_draft import optional_features
+    cfg = load(tmp_path, {"column": "species", "task": "multiclass"})
+    draft = schema_pb2.Schema()
+    for name in ["bill", "flipper", "island", "species", "unused"]:
+        draft.feature.add(name=name, type=schema_pb2.FLOAT).shape.dim.add(size=1)
+    inputs = set(cfg.model_inputs().serving_columns())
+    assert "flipper" in inputs and "species" not in inputs
+    shaped = {f.name for f in optional_features(draft, cfg).feature if f.HasField("shape")}
+    assert shaped == {f.name for f in draft.feature} - inputs

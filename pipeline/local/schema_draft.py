@@ -9,22 +9,23 @@ schemas/<dataset>/schema.pbtxt.
 """
 from __future__ import annotations
 
-import csv
 import glob
 import os
 from typing import Optional
 
+import pyarrow.compute as pc
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.csv_ingest import arrow_csv
 from pipeline.config import PipelineConfig
-from pipeline.dag.schema import add_environments, is_number
+from pipeline.dag.schema import add_environments
 from pipeline.errors import ConfigError
 from pipeline.layout import RunLayout
 from pipeline.lineage.store import open_store, output_artifacts, sqlite_connection
 from pipeline.local.beam_mode import choose_for, local_args
-from pipeline.local.runner import LocalRunner
 from pipeline.local.inputs import local_data_sources, local_example_gen_input
+from pipeline.local.runner import LocalRunner
 from pipeline.pipeline import create_schema_draft_pipeline
 
 
@@ -44,11 +45,29 @@ def draft_schema(cfg: PipelineConfig, layout: RunLayout, data_path: Optional[str
     [artifact] = output_artifacts(open_store(connection),
                                   run.node("SchemaGen").execution_id)["schema"]
     schema = tfdv.load_schema_text(os.path.join(artifact.uri, "schema.pbtxt"))
-    present = {f.name for f in schema.feature}
+    present = [f.name for f in schema.feature]
     missing = [c for c in cfg.model_inputs().raw_columns() if c not in present]
     if missing:
-        raise ConfigError(f"configured columns not found in the data: {', '.join(missing)}")
-    return add_environments(schema, cfg)
+        shown = ", ".join(present[:30]) + (" ..." if len(present) > 30 else "")
+        raise ConfigError(f"configured columns not found in the data: {', '.join(missing)} "
+                          f"(the data's columns: {shown})")
+    return optional_features(add_environments(schema, cfg), cfg)
+
+
+def optional_features(schema: schema_pb2.Schema, cfg: PipelineConfig) -> schema_pb2.Schema:
+    """The model's input columns drafted without a fixed shape.
+
+    SchemaGen fixes a column's shape when every row it saw had a value, and a
+    fixed shape makes a missing value unparseable: a row with an empty cell
+    could then never be scored, though Transform imputes it.  Without the
+    shape, the column is parsed as a list that may be empty, imputed by
+    models/preprocessing.py.  The label keeps its shape.
+    """
+    features = set(cfg.model_inputs().serving_columns())
+    for feature in schema.feature:
+        if feature.name in features:
+            feature.ClearField("shape")
+    return schema
 
 
 def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
@@ -71,19 +90,22 @@ def non_numeric_tokens(cfg: PipelineConfig, schema: schema_pb2.Schema,
     tokens: dict[str, dict[str, int]] = {name: {} for name in strings}
     rows = 0
     for name in sorted(glob.glob(os.path.join(base, config.splits[0].pattern))):
-        with open(name, newline="", encoding="utf-8", errors="replace") as f:
-            for row in csv.DictReader(f):
-                rows += 1
-                if rows > max_rows:
-                    break
-                for column in strings:
-                    value = (row.get(column) or "").strip()
-                    if not value:
-                        continue
-                    if is_number(value):
-                        numbers[column] += 1
-                    else:
-                        tokens[column][value] = tokens[column].get(value, 0) + 1
+        columns = arrow_csv.read_header(name)
+        for batch in arrow_csv.read_batches(name, columns):
+            batch = batch.slice(0, max(0, max_rows - rows))
+            rows += batch.num_rows
+            for column in strings & set(columns):
+                values = pc.ascii_trim(batch.column(columns.index(column)),
+                                       characters=arrow_csv.WHITESPACE)
+                values = values.filter(pc.not_equal(values, ""))
+                number = pc.match_substring_regex(values, arrow_csv.FLOAT_LITERAL)
+                numbers[column] += pc.sum(number).as_py() or 0
+                others = values.filter(pc.invert(number))
+                for item in pc.value_counts(others).to_pylist() if len(others) else []:
+                    token, count = item["values"], item["counts"]
+                    tokens[column][token] = tokens[column].get(token, 0) + count
+            if rows >= max_rows:
+                break
     found = {}
     for column in sorted(strings):
         others = sum(tokens[column].values())
