@@ -65,5 +65,15 @@ def run_targets(cfg: "PipelineConfig", layout: "RunLayout") -> list[tuple[str, s
 
 
 def require_run_writable(cfg: "PipelineConfig", layout: "RunLayout") -> None:
-    """The run root and the serving base path can be written, before anything runs."""
+    """The run root and the serving base path can be written, before anything runs;
+    and the serving files the Pusher rewrites (models.config, the stable history)
+    parse, or the run would train for a push that cannot happen (StateError naming
+    the file and its repair)."""
     require_writable(run_targets(cfg, layout))
+    if layout.serving:
+        from components.atomic_pusher.served_state import ServedStateError, read
+        from pipeline.errors import StateError
+        try:
+            read(layout.serving).require_readable()
+        except ServedStateError as e:
+            raise StateError(str(e)) from None

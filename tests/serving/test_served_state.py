@@ -149,3 +149,22 @@ def test_a_damaged_file_is_a_problem_not_an_exception(tmp_path):
         (served_state.config_path(base), "cannot be read"),
         (served_state.history_path(base), "is not a JSON list of versions")]
     assert state.served == () and state.history == ()
+
+
+def test_a_run_stops_before_it_starts_when_models_config_does_not_parse(tmp_path, capsys):
+    """The Pusher could not label the new version: one line naming the file and its
+    repair, before anything runs (not a component's failure after training)."""
+    from pipeline.cli.main import main
+    from pipeline.config import load_config
+
+    root = tmp_path / "root"
+    base = root / "serving" / load_config().serving.model_name
+    os.makedirs(base / "1")
+    (base / served_state.CONFIG_FILE).write_text("garbage {{{\n")
+    assert main(["run", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith(f"tfxp run: cannot do that: {base / served_state.CONFIG_FILE}: "
+                          f"does not parse")
+    assert "tfxp promote VERSION" in err
+    assert not (root / "pipeline").exists()  # nothing ran
