@@ -110,3 +110,104 @@ def test_pipeline_top_level_stays_small():
                    "pipeline.py"]
     assert not [n for n in os.listdir(ROOT / "pipeline")
                 if n.startswith(("kfp_", "lineage_", "kubeflow_"))]
+
+
+# --------------------------------------------------------------------------- at run time
+
+# What a pod runs: TFX and the model code, never the laptop side.
+POD_FORBIDDEN = ("pipeline.cli", "pipeline.local", "pipeline.kubeflow.compiler",
+                 "pipeline.kubeflow.rehearse", "pipeline.kubeflow.submit")
+# TFX's tasks and their project code: not the store's readers either.
+TASK_FORBIDDEN = POD_FORBIDDEN + ("pipeline.lineage",)
+# The one task that reads the run back (as `tfxp report` does) and publishes it
+# in KFP's types: pipeline.kubeflow.report_task.
+READER_TASKS = {"RunReport"}
+DOTTED = re.compile(r"\b(?:models|components|pipeline)(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def module_file(dotted: str) -> tuple[str, Path] | None:
+    """The project module a dotted path names (a module, or an attribute of one)."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        base = ROOT.joinpath(*parts[:n])
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            if path.is_file():
+                return ".".join(parts[:n]), path
+    return None
+
+
+def closure(module: str) -> dict[str, Path]:
+    """A project module and every project module it imports, at any depth."""
+    found: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        resolved = module_file(todo.pop())
+        if resolved is None or resolved[0] in found:
+            continue
+        name, path = resolved
+        found[name] = path
+        todo += [imported for _, imported in imports(path)]
+        # A package's __init__ runs before any of its modules.
+        parent = name.rpartition(".")[0]
+        if parent:
+            todo.append(parent)
+    return found
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def dotted_paths(spec: dict) -> dict[str, set[str]]:
+    """task -> the project code its container loads by name: `python -m` modules,
+    executor classes, and what its parameters name (run_fn, module_path, stage_fn,
+    metric modules inside the EvalConfig's JSON, ...)."""
+    executors = spec["deploymentSpec"]["executors"]
+    found: dict[str, set[str]] = {}
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        texts = strings(executors[label]) + strings(task.get("inputs", {}).get("parameters", {}))
+        found[name] = {m for text in texts for m in DOTTED.findall(text) if module_file(m)}
+    return found
+
+
+@pytest.fixture(scope="module")
+def compiled_spec(tmp_path_factory):
+    """The shipped config compiled as `tfxp compile` does (its data named on the cluster)."""
+    from pipeline.kubeflow.compiler import cluster_config, compile_spec
+
+    cfg = cluster_config(str(ROOT / "configs" / "taxi.yaml"))
+    cfg = cfg.model_copy(update={"kubeflow": cfg.kubeflow.model_copy(
+        update={"data_path": "/data/taxi/data.csv"})})
+    spec, _ = compile_spec(cfg)
+    return spec
+
+
+def test_the_compiled_spec_names_the_code_it_loads(compiled_spec):
+    paths = dotted_paths(compiled_spec)
+    assert "models.model.run_fn" in paths["Trainer"]
+    assert "models.preprocessing.preprocessing_fn" in paths["Transform"]
+    assert "models.extractors" in paths["Evaluator"]
+    assert "pipeline.kubeflow.container.entrypoint" in paths["Pusher"]
+    assert "pipeline.kubeflow.report_task" in paths["RunReport"]
+
+
+def test_what_the_pod_loads_by_name_obeys_the_import_rules(compiled_spec):
+    """The rules above read the source; a dotted path in the spec is an import too,
+    made in the pod (e.g. the Pusher's stage_fn): the same rules hold for it and for
+    everything it imports."""
+    problems = []
+    for task, names in sorted(dotted_paths(compiled_spec).items()):
+        forbidden = POD_FORBIDDEN if task in READER_TASKS else TASK_FORBIDDEN
+        for dotted in sorted(names):
+            for module, path in sorted(closure(dotted).items()):
+                if any(module == f or module.startswith(f + ".") for f in forbidden):
+                    problems.append(f"task {task}: {dotted} loads {module} "
+                                    f"({path.relative_to(ROOT)})")
+    assert problems == []
