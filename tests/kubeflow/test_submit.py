@@ -428,3 +428,23 @@ def test_submit_wait_exit_status_of_a_canceled_run(kfp_server, spec_file, capsys
                  "--host", host, "--wait"])
     assert code == ExitCode.CANCELED == 6
     assert "ended: CANCELED" in capsys.readouterr().out
+
+
+def test_kfp_health_check_retries_are_not_logged_and_read_as_such(caplog):
+    from pipeline.kubeflow.submit import _classify, _quiet_kfp_healthz
+    with caplog.at_level(logging.INFO):
+        with _quiet_kfp_healthz():
+            try:
+                raise RuntimeError("(404) Reason: Not Found")
+            except RuntimeError:  # what kfp.Client logs on each of its five attempts
+                logging.exception("Failed to get healthz info attempt 1 of 5.")
+            logging.error("another library's error")
+        assert [r.getMessage() for r in caplog.records] == ["another library's error"]
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.exception("Failed to get healthz info attempt 1 of 5.")
+        assert len(caplog.records) == 2  # outside kfp.Client's construction, kept
+    error = _classify(TimeoutError("Failed getting healthz endpoint after 5 attempts."),
+                      "http://h:1", Auth("none"))
+    assert "did not pass its health check" in str(error) and "nothing answered" not in str(error)
