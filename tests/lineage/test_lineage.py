@@ -10,9 +10,9 @@ from contextlib import redirect_stderr, redirect_stdout
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.lineage.provenance import project_version
+from pipeline.facts import project_version
 from pipeline.lineage.store import open_store_from
-from tests.lineage_runs import served_version
+from tests.lineage_runs import copy_root, served_version
 
 EXTERNAL = re.compile(r"https?://|<script|<link|\bsrc=|@import|url\((?!#)", re.I)
 
@@ -65,7 +65,8 @@ def test_runs_lists_every_run_with_its_outcome(lineage_runs):
     first, second, rejected = runs
     assert first["status"] == "pushed" and first["blessed"] is True
     assert first["pushed_version"] and first["pushed_in_this_run"]
-    assert (second["status"] == "pushed") == (lineage_runs.statuses[1] == "pushed")
+    assert second["status"] == "pushed" and second["pushed_in_this_run"]
+    assert second["pushed_version"] != first["pushed_version"]
     assert rejected["status"] == "stopped at DataGate"
     states = {n["node_id"]: n["state"] for n in rejected["nodes"]}
     assert states["DataGate"] == "failed" and states["Trainer"] == "not run"
@@ -82,8 +83,7 @@ def test_runs_lists_every_run_with_its_outcome(lineage_runs):
 def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
     from pipeline.pipeline import EXTRACTORS, PREPROCESSING_FN, RUN_FN
     version = served_version(lineage_runs.paths)
-    pushed_by = 1 if lineage_runs.statuses[1] == "pushed" else 0
-    csv = lineage_runs.csv[pushed_by]
+    csv = lineage_runs.csv[1]  # the second run pushed the served model
     code, out, _ = tfxp("lineage", "--root", lineage_runs.root, "--format", "json")
     assert code == 0
     trace = json.loads(out)
@@ -115,10 +115,10 @@ def test_trace_from_the_served_model_reaches_the_csv(lineage_runs):
     [evaluator] = [n["key"] for n in trace["nodes"] if n["label"] == "Evaluator"]
     feeds = {e["key"] for e in trace["edges"] if e["target"] == evaluator}
     assert {"examples", "model"} <= feeds
-    if pushed_by == 1:  # the first run's model was the baseline: shown, not followed
-        assert "baseline_model" in feeds
-        [base] = [n for n in trace["nodes"] if n["label"] == "baseline Model"]
-        assert base["id"] == trace["model"]["baseline_model"] != trace["model"]["artifact"]
+    # The first run's model was the baseline: shown, not followed.
+    assert "baseline_model" in feeds
+    [base] = [n for n in trace["nodes"] if n["label"] == "baseline Model"]
+    assert base["id"] == trace["model"]["baseline_model"] != trace["model"]["artifact"]
     # The text says the same for a person.
     _, text, _ = tfxp("lineage", "--root", lineage_runs.root)
     assert csv in text and data["fingerprint"] in text and RUN_FN in text
@@ -185,7 +185,7 @@ def test_html_lineage_opens_offline(lineage_runs, tmp_path):
                       "--output", str(target))
     assert code == 0
     text = target.read_text()
-    served_data = lineage_runs.csv[1 if lineage_runs.statuses[1] == "pushed" else 0]
+    served_data = lineage_runs.csv[1]  # the second run pushed the served model
     assert "<svg" in text and served_data in text
     assert not EXTERNAL.search(text), EXTERNAL.search(text)
 
@@ -213,7 +213,9 @@ def test_report_has_every_slice_the_thresholds_and_no_external_url(lineage_runs,
     for t in cfg.evaluation.thresholds:
         if t.metric in ("FallOut", "MissRate") and t.upper is not None:
             assert f"threshold {t.upper:g}" in text
-    assert ("BLESSED" in text) and lineage_runs.csv[1] in text
+    # The verdict itself ("NOT BLESSED" also holds the word).
+    assert '<p class="ok">BLESSED: every threshold met.</p>' in text
+    assert "NOT BLESSED" not in text and lineage_runs.csv[1] in text
     for feature in cfg.features.numeric:
         assert f"<b>{feature}</b>" in text  # a chart per feature
 
@@ -231,20 +233,21 @@ def test_report_of_a_rejected_run_names_the_anomaly(lineage_runs, tmp_path):
 
 @pytest.mark.e2e
 def test_a_deleted_artifact_is_reported_not_fatal(lineage_runs, tmp_path):
-    store = open_store_from(lineage_runs.root)
+    root = copy_root(lineage_runs.root, str(tmp_path / "root"))  # the shared root untouched
+    store = open_store_from(root)
     trace = store.trace(lineage_runs.run_ids[0])
     [stats] = [n for n in trace.nodes.values() if n.label == "StatisticsGen.statistics"]
-    moved = stats.uri + ".moved"
-    os.rename(stats.uri, moved)
-    try:
-        again = store.trace(lineage_runs.run_ids[0])
-        assert any(stats.uri in p and "no longer exists" in p for p in again.problems)
-        assert again.nodes[stats.key].state == "missing"
-        code, out, _ = tfxp("lineage", "--root", lineage_runs.root, lineage_runs.run_ids[0])
-        assert code == 0 and "[MISSING]" in out
-        target = tmp_path / "r.html"
-        code, _, _ = tfxp("report", lineage_runs.run_ids[0], "--root", lineage_runs.root,
-                          "--output", str(target))
-        assert code == 0 and "No statistics recorded for this run" in target.read_text()
-    finally:
-        os.rename(moved, stats.uri)
+    assert stats.uri.startswith(root + os.sep)
+    os.rename(stats.uri, stats.uri + ".moved")
+    again = store.trace(lineage_runs.run_ids[0])
+    assert any(stats.uri in p and "no longer exists" in p for p in again.problems)
+    assert again.nodes[stats.key].state == "missing"
+    code, out, _ = tfxp("lineage", "--root", root, lineage_runs.run_ids[0])
+    assert code == 0 and "[MISSING]" in out
+    target = tmp_path / "r.html"
+    code, _, _ = tfxp("report", lineage_runs.run_ids[0], "--root", root, "--output", str(target))
+    assert code == 0 and "No statistics recorded for this run" in target.read_text()
+    # The shared store still finds its own statistics.
+    shared = open_store_from(lineage_runs.root).trace(lineage_runs.run_ids[0])
+    assert shared.problems == [] and all(
+        os.path.exists(n.uri) for n in shared.nodes.values() if n.uri)
