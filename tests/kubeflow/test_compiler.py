@@ -296,6 +296,22 @@ def test_volume_mounts_use_the_field_current_kfp_kubernetes_keeps(compiled):
                 if key in deprecated]
 
 
+def test_no_field_the_spec_protos_deprecate(compiled):
+    """kubernetes/check_spec_with_kfp.py's walk, on the pipeline spec with the kfp
+    installed here (kfp 2.17.3 and kfp-kubernetes 2.17.3: see kubernetes/README.md)."""
+    import importlib.util
+    found = importlib.util.spec_from_file_location(
+        "check_spec_with_kfp", REPO_ROOT / "kubernetes" / "check_spec_with_kfp.py")
+    checker = importlib.util.module_from_spec(found)
+    found.loader.exec_module(checker)
+    proto = json_format.ParseDict(compiled["spec"], pipeline_spec_pb2.PipelineSpec())
+    assert checker.deprecated_fields(proto, "spec") == []
+    # The 2.0 form (a parameter's `type`) is what it catches.
+    old = pipeline_spec_pb2.ComponentInputsSpec()
+    old.parameters["x"].type = pipeline_spec_pb2.PrimitiveType.STRING
+    assert checker.deprecated_fields(old, "inputs") == ["inputs.parameters[0].type"]
+
+
 def test_kubeflow_data_path_and_foreign_paths(tmp_path):
     cfg = load_config(write_config(tmp_path, data_path="gs://taxi-data/csv/"))
     sources = kubeflow.cluster_sources(cfg)
