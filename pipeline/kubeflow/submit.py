@@ -215,12 +215,12 @@ def _no_answer(reason: object) -> str:
     import socket
 
     if isinstance(reason, ConnectionRefusedError):
-        return "nothing answered: connection refused (nothing listens on that port)"
+        return "connection refused: nothing listens on that port"
     if isinstance(reason, (TimeoutError, socket.timeout)):
-        return "nothing answered within the time allowed"
+        return "no answer in the time allowed"
     if isinstance(reason, socket.gaierror):
-        return f"nothing answered: the host name does not resolve ({reason.strerror})"
-    return f"nothing answered: {getattr(reason, 'strerror', None) or reason}"
+        return f"the host name does not resolve: {reason.strerror}"
+    return str(getattr(reason, "strerror", None) or reason)
 
 
 class _DropHealthzRetries(logging.Filter):
@@ -272,15 +272,15 @@ def preflight(host: str, auth: Auth, timeout: float = 10.0) -> None:
             raise _classify(e, host, auth) from None
         server = (e.headers.get("Server") or "").strip() if e.headers else ""
         who = f" (server: {server})" if server else ""
-        what = ("something answered, but not the KFP API: a proxy or ingress without a "
-                "route to it, or the wrong port or path" if e.code == 404
-                else "the KFP API, or a proxy in front of it, is failing")
-        raise SubmitError(f"{host} answered HTTP {e.code} {e.reason}{who} to GET {HEALTHZ}: "
+        what = ("not the KFP API (a proxy without a route to it, or the wrong port or path)"
+                if e.code == 404 else "the KFP API, or a proxy in front of it, is failing")
+        raise SubmitError(f"{host} answered HTTP {e.code} {e.reason}{who} to {HEALTHZ}: "
                           f"{what}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise SubmitError(f"cannot reach KFP at {host}: {_no_answer(reason)} "
-                          f"(check the host, the port-forward or the ingress)") from None
+        raise SubmitError(f"cannot reach KFP at {host}: nothing answered "
+                          f"({_no_answer(reason)}); check the host, the port-forward or "
+                          f"the ingress") from None
     except http.client.HTTPException as e:
         raise SubmitError(f"{host} answered, but not in HTTP ({type(e).__name__}): is it "
                           f"the KFP API's port?") from None

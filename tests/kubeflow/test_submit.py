@@ -238,8 +238,8 @@ def _closed_port() -> int:
 
 
 def test_unreachable_host_is_reported(spec_file):
-    with pytest.raises(SubmitError, match="cannot reach KFP at http://127.0.0.1.*"
-                                          "nothing answered: connection refused"):
+    with pytest.raises(SubmitError, match=r"cannot reach KFP at http://127.0.0.1.*"
+                                          r"nothing answered \(connection refused"):
         _submit(f"http://127.0.0.1:{_closed_port()}", spec_file)
 
 
@@ -281,8 +281,8 @@ def _cli_submit(spec_file, host, capsys, caplog) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("status, words", [
-    (404, "answered HTTP 404 Not Found (server: edge-proxy/1.0) to GET /apis/v2beta1/healthz: "
-          "something answered, but not the KFP API"),
+    (404, "answered HTTP 404 Not Found (server: edge-proxy/1.0) to /apis/v2beta1/healthz: "
+          "not the KFP API"),
     (503, "answered HTTP 503 Service Unavailable (server: edge-proxy/1.0)")])
 def test_a_proxy_that_is_not_kfp_is_reported_as_what_answered(
         plain_server, spec_file, capsys, caplog, monkeypatch, status, words):
@@ -291,6 +291,7 @@ def test_a_proxy_that_is_not_kfp_is_reported_as_what_answered(
     code, err = _cli_submit(spec_file, host, capsys, caplog)
     assert code == ExitCode.ERROR
     assert f"{host} {words}" in err and err.count("\n") == 1
+    assert len(err.replace(host, "")) < 200  # one short line, whatever the host's length
     assert "nothing answered" not in err
 
 
@@ -299,7 +300,7 @@ def test_a_closed_port_is_one_line_saying_nothing_answered(spec_file, capsys, ca
     monkeypatch.delenv("KFP_BEARER_TOKEN", raising=False)
     code, err = _cli_submit(spec_file, f"http://127.0.0.1:{_closed_port()}", capsys, caplog)
     assert code == ExitCode.ERROR and err.count("\n") == 1
-    assert "nothing answered: connection refused" in err
+    assert "nothing answered (connection refused" in err and len(err) < 200
 
 
 def test_credentials_in_the_host_url_are_used_and_never_shown(kfp_server, spec_file, capsys,
