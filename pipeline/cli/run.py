@@ -125,6 +125,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if output:
         from pipeline.local.writable import require_writable
         require_writable([("--output", output, False)])
+    # Read before the draft is written: --output may be the very path the config
+    # names, and the draft must not be compared with itself.
+    curated = tfdv.load_schema_text(curated_path) if os.path.isfile(curated_path) else None
     draft = draft_schema(cfg, RunLayout.under(args.root, cfg).schema_draft, args.data)
     for line in token_notes(cfg, draft, args.data):
         print(line)
@@ -132,12 +135,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
         os.makedirs(os.path.dirname(output), exist_ok=True)
         tfdv.write_schema_text(draft, output)
         print(f"Draft schema written to {output}")
-    if os.path.exists(curated_path):
-        diff = schema_diff(tfdv.load_schema_text(curated_path), draft)
+    if curated is not None:
+        diff = schema_diff(curated, draft)
         print(f"Draft vs curated {curated_path}:")
         print("\n".join(f"  {line}" for line in diff) if diff else "  no differences")
+    elif output == os.path.abspath(curated_path):
+        print(f"No curated schema was at {curated_path} (the config's `schema`): nothing to "
+              f"compare with. The draft is there now; curate it before a run.")
     else:
-        print(f"No curated schema at {curated_path} yet.")
+        print(f"No curated schema at {curated_path} (the config's `schema`): nothing to "
+              f"compare with.")
     return 0
 
 
