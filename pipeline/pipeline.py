@@ -37,7 +37,7 @@ from components.data_gate.label_classes import label_rule
 from components.drift_check.component import DriftCheck
 from components.eval_sample.component import EvalSample
 from components.serving_check.component import ServingCheck
-from models.tuning import TUNING_KEY
+from models.tuning import GATE_KEY, TUNING_KEY
 from pipeline.config import IN_MEMORY_BEAM_ARGS, PipelineConfig
 from pipeline.dag.digest import (
     CODE_DIGEST,
@@ -55,7 +55,7 @@ TUNER_FN = "models.tuning.tuner_fn"
 EXTRACTORS = "models.extractors"
 # Written into every version before it appears: its model card. Not part of the
 # Pusher's code digest: a new card writer alone does not publish a model again.
-STAGE_FN = "pipeline.lineage.model_card.stage"
+STAGE_FN = "pipeline.facts.model_card.stage"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +260,10 @@ def create_pipeline(
             train_args=trainer_pb2.TrainArgs(num_steps=cfg.tuning.train_steps),
             eval_args=trainer_pb2.EvalArgs(num_steps=cfg.tuning.eval_steps),
             custom_config={**custom_config,
-                           TUNING_KEY: cfg.tuning.model_dump(mode="json")})
+                           TUNING_KEY: cfg.tuning.model_dump(mode="json"),
+                           # Each trial is judged by the bounds of the push gate.
+                           GATE_KEY: [t.model_dump(mode="json")
+                                      for t in cfg.evaluation.thresholds]})
         tuning_nodes = [tuner]
         hyperparameters = tuner.outputs["best_hyperparameters"]
 

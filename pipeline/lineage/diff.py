@@ -100,22 +100,28 @@ def diff_runs(store: Store, run_a: Optional[str], run_b: Optional[str]) -> str:
     change("blessed", a.info.blessed, b.info.blessed)
     change("pushed version", a.info.pushed_version, b.info.pushed_version)
 
-    lines.append("Metrics per slice (A -> B)")
+    lines += _metrics_lines(a, b)
+    return "\n".join(lines)
+
+
+def _metrics_lines(a: Any, b: Any) -> list[str]:
+    """Metrics per slice side by side; `-` where a metric is undefined on a slice."""
+    lines = ["Metrics per slice (A -> B)"]
     ma, _ = evaluation(a)
     mb, config_b = evaluation(b)
     if ma is None or mb is None:
         missing = [r.info.run_id for r, m in ((a, ma), (b, mb)) if m is None]
         lines.append(f"  not evaluated in {', '.join(missing)}")
-    else:
-        keys = [()] + [k for kind in slice_kinds(mb.metrics, config_b)
-                       for k in sorted_slices({**ma.metrics, **mb.metrics}, kind)]
-        columns = [c for c in table_columns({**ma.metrics, **mb.metrics})
-                   if c.metric != "ExampleCount"]  # the label's task decides which
-        lines.append(f"    {'slice':<32}" + "".join(f"{c.header:>22}" for c in columns))
-        for key in keys:
-            cells = []
-            for c in columns:
-                x, y = ma.metrics.get(key, {}).get(c.key), mb.metrics.get(key, {}).get(c.key)
-                cells.append(f"{fmt_number(x)} -> {fmt_number(y)}".rjust(22))
-            lines.append(f"    {slice_label(key)[:32]:<32}" + "".join(cells))
-    return "\n".join(lines)
+        return lines
+    keys = [()] + [k for kind in slice_kinds(mb.metrics, config_b)
+                   for k in sorted_slices({**ma.metrics, **mb.metrics}, kind)]
+    columns = [c for c in table_columns({**ma.metrics, **mb.metrics})
+               if c.metric != "ExampleCount"]  # the label's task decides which
+    lines.append(f"    {'slice':<32}" + "".join(f"{c.header:>22}" for c in columns))
+    for key in keys:
+        cells = []
+        for c in columns:
+            x, y = ma.metrics.get(key, {}).get(c.key), mb.metrics.get(key, {}).get(c.key)
+            cells.append(f"{fmt_number(x)} -> {fmt_number(y)}".rjust(22))
+        lines.append(f"    {slice_label(key)[:32]:<32}" + "".join(cells))
+    return lines

@@ -37,7 +37,7 @@ def local_sources(cfg: PipelineConfig, data_path: Optional[str] = None,
             f"Draft one from the data with: tfxp schema --output {schema_file}")
     base, pattern = local_data(cfg, data_path)
     return Sources(base, pattern, schema_file, num_label_classes(cfg, schema_file),
-                   given_data_path=data_path)
+                   given_data_path=cfg.resolve(data_path or cfg.data.path))  # the card's
 
 
 def local_data_sources(cfg: PipelineConfig, data_path: Optional[str] = None) -> Sources:

@@ -58,12 +58,18 @@ def test_pushed_model_was_trained_with_the_best_trial(tuned):
     results = record.first("TunerResults", "tuner_results")
     assert best is not None and results is not None
     with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
-        best_values = json.load(f)["values"]
+        written = json.load(f)
+    best_values, gate = written["values"], written["gate"]
     with open(os.path.join(results.uri, "tuner_results.json")) as f:
         trials = json.load(f)
-    assert len(trials) == cfg.tuning.max_trials
-    top = max(trials, key=lambda t: t["score"])
-    assert {k: top[k] for k in best_values} == best_values
+    assert len(trials) == cfg.tuning.max_trials == len(gate["trials"])
+    # The chosen trial: the best objective among those that met the gate.
+    passed = [t for t in gate["trials"] if not t["failures"]]
+    assert passed, gate
+    chosen = max(passed, key=lambda t: t["score"])
+    assert gate["chosen"] == chosen["trial_id"] == trials[0]["trial_id"]
+    assert {k: chosen["values"][k] for k in best_values} == best_values
+    assert gate["judged"] == ["AUC >= 0.6 (overall)"]
 
     # The Trainer's execution took exactly that artifact as its input...
     [trainer] = [e for e in store.store.get_executions_by_context(
@@ -83,20 +89,20 @@ def test_pushed_model_was_trained_with_the_best_trial(tuned):
     # The version's model card says so too.
     with open(os.path.join(first.pushed_path, "assets.extra", "model_card.md")) as f:
         card = f.read()
-    assert "Trained with the best trial of the tuner" in card
+    assert "Trained with the chosen trial of the tuner" in card
+    assert f"chosen: trial {gate['chosen']}" in card
     assert f'| hidden_units | {json.dumps(used["values"]["hidden_units"])} |' in card
 
 
-def test_summary_prints_the_best_trial_and_its_score(tuned):
+def test_summary_prints_the_trials_that_met_the_gate_and_the_chosen_one(tuned):
     from pipeline.local.summary import summary
     cfg, _, first, _ = tuned
-    assert [t["score"] for t in first.tuning] == sorted(
-        (t["score"] for t in first.tuning), reverse=True)
-    best = first.tuning[0]
+    chosen = first.tuning[0]
     text = summary(first, cfg)
-    assert f"Tuner: best of {cfg.tuning.max_trials} trials: val auc {best['score']:.4f}" \
-        in text
-    assert f"hidden_units {best['hidden_units']}" in text
+    assert f"Tuner: {cfg.tuning.max_trials} trials, " in text
+    assert "met the gate on the validation data" in text
+    assert f"chosen: trial {chosen['trial_id']}, val auc {chosen['score']:.4f}" in text
+    assert f"hidden_units {chosen['hidden_units']}" in text
 
 
 def test_unchanged_rerun_takes_the_tuner_from_cache(tuned):

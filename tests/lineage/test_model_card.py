@@ -38,6 +38,7 @@ def table_rows(markdown: str, header: str) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.e2e
 def test_every_pushed_version_has_its_card(lineage_runs):
     for record, version_dir in pushed(lineage_runs):
         md, html = card_paths(version_dir)
@@ -48,6 +49,7 @@ def test_every_pushed_version_has_its_card(lineage_runs):
         assert os.path.dirname(md) == os.path.join(version_dir, "assets.extra")
 
 
+@pytest.mark.e2e
 def test_card_names_every_evaluated_slice_and_every_threshold(lineage_runs):
     cfg = lineage_runs.cfg
     for record, version_dir in pushed(lineage_runs):
@@ -80,16 +82,19 @@ def test_card_names_every_evaluated_slice_and_every_threshold(lineage_runs):
 
         fairness = table_rows(text, "| slice | FPR | FPR bound |")
         hours = [r for r in fairness if r[0].startswith("trip_start_hour=")]
-        assert len(hours) == len([k for k in result.metrics
-                                  if k and k[0][0] == "trip_start_hour"])
+        evaluated = [k for k in result.metrics if k and k[0][0] == "trip_start_hour"]
+        assert evaluated and len(hours) == len(evaluated)
         assert all(r[2] == "0.15" and r[3] == "pass" for r in hours), hours
 
 
+@pytest.mark.e2e
 def test_card_data_and_code_match_the_runs_provenance(lineage_runs):
     for record, version_dir in pushed(lineage_runs):
         text = open(card_paths(version_dir)[0]).read()
         facts = record.info.provenance
+        assert os.path.isabs(facts["data_path"])
         assert f"Path: {facts['data_path']}." in text
+        assert facts["data_digest"].startswith("sha256:")
         assert f"Content digest: {facts['data_digest']}." in text
         assert facts["git_commit"] in text
         rows = dict((r[0], int(r[1])) for r in table_rows(text, "| split | rows |"))
@@ -99,6 +104,7 @@ def test_card_data_and_code_match_the_runs_provenance(lineage_runs):
         assert next(r for r in schema if r[0] == "tips")[4] == "not at SERVING"
 
 
+@pytest.mark.e2e
 def test_card_states_use_limitations_owners_and_training(lineage_runs):
     card = lineage_runs.cfg.model_card
     training = lineage_runs.cfg.training
@@ -106,18 +112,21 @@ def test_card_states_use_limitations_owners_and_training(lineage_runs):
         text = open(card_paths(version_dir)[0]).read()
         assert card.intended_use in text
         assert all(x in text for x in card.limitations + card.owners)
-        used = dict(table_rows(text, "| hyperparameter | value |"))
-        assert used["learning_rate"] == str(training.learning_rate)
-        assert used["hidden_units"] == str(training.hidden_units)
+        used = {r[0]: r[1:] for r in table_rows(text, "| setting | value | configured |")}
+        assert used["learning_rate"] == [str(training.learning_rate), "same"]
+        assert used["hidden_units"] == [str(training.hidden_units), "same"]
         assert "Trained with the configured values" in text
+        # One table of training values: none repeated in a second one.
+        assert text.count("| learning_rate |") == 1
 
 
+@pytest.mark.e2e
 def test_card_names_the_baseline_it_was_compared_with(lineage_runs):
     versions = pushed(lineage_runs)
     first_record, first_dir = versions[0]
     assert "None: the first blessed model" in open(card_paths(first_dir)[0]).read()
-    if len(versions) < 2:
-        pytest.skip("the second run was not blessed: no compared version to check")
+    # The fixture asserts the second run was blessed and pushed: it has a card.
+    assert len(versions) == 2, [r.info.run_id for r, _ in versions]
     record, version_dir = versions[1]
     text = open(card_paths(version_dir)[0]).read()
     first_model = first_record.first("Model", "model").uri
@@ -127,6 +136,7 @@ def test_card_names_the_baseline_it_was_compared_with(lineage_runs):
     assert change == [["AUC", "overall", "decrease vs baseline <= 0.01", change[0][3], "pass"]]
 
 
+@pytest.mark.e2e
 def test_html_card_reads_offline(lineage_runs):
     for _, version_dir in pushed(lineage_runs):
         page = open(card_paths(version_dir)[1]).read()
@@ -136,11 +146,11 @@ def test_html_card_reads_offline(lineage_runs):
         assert "Intended use" in page and "Fairness" in page
 
 
+@pytest.mark.e2e
 def test_report_links_the_card(lineage_runs):
     match = re.search(r"^Report: (.+\.html)$", lineage_runs.first_output, re.M)
     record, version_dir = pushed(lineage_runs)[0]
-    if record.info.run_id != lineage_runs.run_ids[0]:
-        pytest.skip("the first run did not push")
+    assert record.info.run_id == lineage_runs.run_ids[0]  # the first run pushed
     report = open(match.group(1)).read()
     assert card_paths(version_dir)[1] in report
 
@@ -158,3 +168,22 @@ def test_version_facts_carry_the_config_and_no_path_of_this_machine():
     assert facts["task"] == "binary classification: positive when tips > 0.2 x fare"
     assert cfg.base_dir not in json.dumps(facts)
     assert json.loads(version_facts(cfg, "/data/x.csv"))["data_path"] == "/data/x.csv"
+
+
+def test_a_local_run_gives_the_card_an_absolute_data_path_and_its_digest():
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.facts import data_digest
+    from pipeline.facts.model_card import data_location
+    from pipeline.local.inputs import local_sources
+    from pipeline.pipeline import version_facts
+    cfg = load_config()
+    facts = json.loads(version_facts(cfg, local_sources(cfg).given_data_path))
+    path, digest = data_location(facts["data_path"])
+    assert os.path.isabs(path) and os.path.isfile(path)
+    assert path == cfg.resolve(cfg.data.path)
+    # Computed as lineage computes it (the run's provenance), never skipped locally.
+    assert digest == data_digest(path) and digest.startswith("sha256:")
+    assert data_location("gs://bucket/data.csv") == ("gs://bucket/data.csv",
+                                                     "not computed (remote data)")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from pipeline.facts.evaluation import _slice_values
 from pipeline.lineage.results import (
     Evaluation,
-    _slice_values,
     fmt_metric,
     metric_cells,
     per_class_rows,
@@ -91,3 +91,11 @@ def test_tuning_lines_when_no_trial_passes_name_what_the_used_one_missed():
     assert "the Trainer used the best: trial 2" in text
     assert "FallOut on payment_type=Credit Card: 0.578" in text
     assert "best overall" not in text
+
+
+def test_a_tie_for_worst_names_no_class():
+    by_output = {"": {f"classId:{i}": {"recall": {"doubleValue": 1.0}} for i in range(3)}}
+    values, worst = _slice_values(by_output)
+    assert values["recall@worst"] == 1.0 and worst == {}
+    e = Evaluation(metrics={(): values}, blessed=True, failures=[], worst_class={(): worst})
+    assert worst_classes_line(e) is None
