@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 
+from absl import logging
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2 as msc
 
@@ -91,11 +92,13 @@ def write(model_name: str, base_path: str, new_labels: dict[str, int],
     """Replaces the config, then the stable history when it changed, each in one rename.
 
     The config is what TF Serving reads; the history only serves `rollback`."""
+    state = served_state.read(base_path)
+    damaged = any(p.path == history_path(base_path) for p in state.unreadable())
     config = build(model_name, base_path, new_labels)
     _write_atomically(config_path(base_path), text_format.MessageToString(config))
-    if [int(v) for v in history] != list(served_state.read(base_path).history) or \
-            not os.path.exists(history_path(base_path)):
-        _write_atomically(history_path(base_path), json.dumps([int(v) for v in history]))
+    history = [int(v) for v in history]
+    if damaged or history != list(state.history) or not os.path.exists(history_path(base_path)):
+        _write_atomically(history_path(base_path), json.dumps(history))
     return config
 
 
@@ -113,14 +116,24 @@ def labels_after_push(state: ServedState, version: int) -> dict[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class Staged:
-    """Files written beside a push's staging directory, each with where it goes
-    (the config first: it is the commit point)."""
+    """Files written beside a push's staging directory, each with where it goes.
+    The first, the config, is the commit point: once it is in place the push has
+    happened, and a history that could not follow stays staged for the next push
+    (`executor.recover`) to put in place."""
 
     moves: tuple[tuple[str, str], ...]
 
     def commit(self) -> None:
-        for staged, final in self.moves:
-            os.replace(staged, final)
+        if not self.moves:
+            return
+        (staged, final), rest = self.moves[0], self.moves[1:]
+        os.replace(staged, final)
+        for staged, final in rest:
+            try:
+                os.replace(staged, final)
+            except OSError as e:
+                logging.warning("%s stays staged as %s (%s); the next push puts it in place",
+                                final, staged, e)
 
     def discard(self) -> None:
         for staged, _ in self.moves:

@@ -256,9 +256,10 @@ def test_a_push_killed_between_the_rename_and_the_config_is_undone_by_the_next(t
     assert _config_text(base) == before
     shown = {v.version: v for v in listing.list_versions(base).versions}
     assert not shown[int(orphan)].served and shown[int(orphan)].pending
-    # The same model again: not "already serving" (nothing serves it); the orphan goes.
+    # The same model again: not "already serving" (nothing serves it); the orphan goes
+    # (its number may be claimed again: nothing ever served it).
     version, published = pusher.publish_atomically(second, base)
-    assert published and version != orphan
+    assert published
     assert served(base) == [first, version] and _staging(base) == []
     assert served_state.read(base).labels == {"stable": int(first), "canary": int(version)}
 
@@ -273,3 +274,26 @@ def test_already_serving_means_what_models_config_serves(tmp_path):
     assert served_state.read(base).serves(int(version))
     again, published_again = pusher.publish_atomically(second, base)
     assert (again, published_again) == (version, False)
+
+
+def test_once_models_config_is_in_place_the_push_has_happened(tmp_path, monkeypatch):
+    """The config is the commit point: a stable history that cannot follow stays
+    staged, and the next push puts it in place."""
+    model, base = str(tmp_path / "m1"), str(tmp_path / "serving")
+    fake_saved_model(model)
+    real_replace = model_config.os.replace
+
+    def failing(src, dst):
+        if dst == served_state.history_path(base) and pusher.STAGING_PREFIX in src:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(model_config.os, "replace", failing)
+    version, published = pusher.publish_atomically(model, base)
+    assert published and served_state.read(base).labels == {"stable": int(version)}
+    assert served_state.read(base).history == ()
+    monkeypatch.setattr(model_config.os, "replace", real_replace)
+    second = str(tmp_path / "m2")
+    fake_saved_model(second, weights=b"e" * 1000)
+    pusher.publish_atomically(second, base)
+    assert served_state.read(base).history == (int(version),) and _staging(base) == []
