@@ -8,6 +8,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.cli.main import main
+from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import StoreError
 from pipeline.lineage.store import check_sqlite, sqlite_connection
 
@@ -55,12 +56,12 @@ def test_a_truncated_store_is_named(root):
     "run --root {root} --no-wait",
     "runs --root {root}",
     "lineage --root {root}",
-    "versions --root {root}",
+    "versions --root {root} --config {config}",
     "predict --data {root}/../rows.csv --root {root}",
     "evaluate --data {root}/../rows.csv --root {root}",
 ], ids=lambda a: a.split()[0])
 def test_every_command_that_needs_the_store_names_it_first(root, capsys, argv):
-    code = main(argv.format(root=root).split())
+    code = main(argv.format(root=root, config=DEFAULT_CONFIG).split())
     out, err = capsys.readouterr()
     assert code == 1, out + err
     [line] = err.strip().splitlines()
