@@ -20,6 +20,7 @@ with its own weight), so every metric is the same.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 import apache_beam as beam
@@ -31,6 +32,8 @@ from tensorflow_model_analysis.utils import util
 
 from models import tfma_internals
 from models.metrics import HistogramCombiner
+
+log = logging.getLogger(__name__)
 
 PROJECT_STAGE = "KeepSlicedFeatures"
 GROUP_STAGE = "GroupRowsBySlice"
@@ -143,6 +146,7 @@ def custom_extractors(eval_shared_model: Any, eval_config: tfma.EvalConfig,
         tensor_adapter_config=tensor_adapter_config)
     columns = sliced_columns(eval_config)
     if columns is None:
+        log.info("a SQL slice: every feature is split per example, rows are not grouped")
         return extractors
     split = next(i for i, e in enumerate(extractors)
                  if e.stage_name == unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME)
@@ -151,6 +155,8 @@ def custom_extractors(eval_shared_model: Any, eval_config: tfma.EvalConfig,
             stage_name=GROUP_STAGE,
             ptransform=beam.FlatMap(_group_rows, frozenset(columns)))
         return extractors
+    log.info("rows not grouped by slice: a metric, confidence intervals, a minimum slice "
+             "size or a query key needs TFMA's examples one by one")
     extractors.insert(split, tfma.extractors.Extractor(
         stage_name=PROJECT_STAGE,
         ptransform=beam.Map(_keep, frozenset(columns))))

@@ -44,11 +44,13 @@ def taxi_config(**evaluation) -> tfma.EvalConfig:
                        cfg.model_inputs())
 
 
-def test_the_projection_runs_just_before_the_batches_are_split():
+def test_the_projection_runs_just_before_the_batches_are_split(caplog):
     # A metric of TFMA's own (MeanLabel) reads examples one by one: no groups.
     config = taxi_config(metrics=["AUC", "MeanLabel"])
     assert not extractors.rows_groupable(config)
-    stages = [e.stage_name for e in extractors.custom_extractors(None, config, None)]
+    with caplog.at_level("INFO", logger=extractors.__name__):
+        stages = [e.stage_name for e in extractors.custom_extractors(None, config, None)]
+    assert "rows not grouped by slice" in caplog.text  # the fast path says it is off
     split = stages.index(unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME)
     assert stages[split - 1] == extractors.PROJECT_STAGE
     assert stages.count(extractors.PROJECT_STAGE) == 1
