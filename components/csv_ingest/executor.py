@@ -37,7 +37,7 @@ from tfx.utils import proto_utils
 
 from components.csv_ingest import arrow_csv
 from components.csv_ingest.columnar import COUNT_PREFIX, CsvToSplits, Plan
-from components.data_gate.component import DataRejectedError
+from components.rejected import DataRejectedError
 
 DROPPED_PROPERTY = "dropped_label_rows"
 

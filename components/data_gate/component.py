@@ -23,20 +23,12 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
 
 from components.data_gate.label_classes import read_label_problems
+from components.rejected import DataRejectedError
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 STATS_FILE = "FeatureStats.pb"
 # TFDV's words for a column the schema types as numbers that came as strings.
 _NUMBERS_GOT_STRINGS = re.compile(r"Expected data of type: (INT|FLOAT) but got (STRING|BYTES)")
-
-
-class DataRejectedError(RuntimeError):
-    """The data broke the schema; `problems` lists (split, feature, description)."""
-
-    def __init__(self, problems: List[Tuple[str, str, str]]):
-        self.problems = problems
-        lines = [f"  [{split}] {feature}: {text}" for split, feature, text in problems]
-        super().__init__("data rejected, anomalies found:\n" + "\n".join(lines))
 
 
 class AnomaliesMissing(RuntimeError):
