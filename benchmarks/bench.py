@@ -24,6 +24,7 @@ import time
 from typing import Any, Optional
 
 from benchmarks.memory import TreeSampler, Window, outside_windows, peaks_by_window
+from benchmarks.predict import predict_rows, predict_targets
 from benchmarks.report import growth_chart, print_report, targets
 from pipeline.layout import RunLayout
 
@@ -242,6 +243,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--workdir", help="keep runs here (default: a temp dir)")
     parser.add_argument("--output", default="bench-results/bench.json",
                         help="the JSON; the chart is written beside it (.svg)")
+    parser.add_argument("--predict-rows", default="100000,1000000",
+                        help="comma list of row counts `tfxp predict` scores ('' skips)")
     parser.add_argument("--no-peer", dest="peer", action="store_false",
                         help="skip TFX's example at 1x (smoke runs of the benchmark itself)")
     args = parser.parse_args(argv)
@@ -285,11 +288,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                "eval_examples": len(examples)}
     latency = serving_latency(our_model, examples, args.latency_repeats)
 
+    predicted = predict_rows(os.path.join(work, "ours-0"), source,
+                             [int(n) for n in args.predict_rows.split(",") if n], work,
+                             args.config, resample, timed_process)
+
     kinds = (["peer"] if args.peer else []) + ["ours_cold", "ours_cached"]
     table = {k: summary_of([r[k] for r in results["repeats"]]) for k in kinds}
     results.update(table=table, scaled=scaled, peer_scaled=peer_scaled, quality=quality,
                    serving=latency)
-    results["targets"] = targets(table, scaled, quality, latency)
+    results["predict"] = predicted
+    results["targets"] = targets(table, scaled, quality, latency) + predict_targets(predicted)
     print_report(results, args)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

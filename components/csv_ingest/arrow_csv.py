@@ -35,9 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.coders.csv_decoder import ColumnType, _InferValueType
+
+from components.csv_ingest.example_bytes import Column
 
 BLOCK_SIZE = 32 << 20
 # Python's bytes.strip() and int()/float() strip exactly these.
@@ -62,7 +62,12 @@ class CsvFormatError(ValueError):
 
 def open_binary(path: str) -> io.BufferedIOBase:
     """The file's bytes, decompressed where its name ends in .gz (local or remote)."""
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if "://" in path:  # gs://, s3://, ...: Beam's file systems (heavy: only then)
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    else:
+        raw = open(path, "rb")
     return gzip.GzipFile(fileobj=raw, mode="rb") if path.lower().endswith(".gz") else raw
 
 
@@ -208,5 +213,18 @@ def to_float32(values: pa.Array) -> np.ndarray:
         return doubles.astype(np.float32)
 
 
+def typed(name: str, kind: ColumnType, values: pa.Array, gaps: pa.Array) -> Column:
+    """A text column of a block as a Column of its inferred kind."""
+    missing = gaps.to_numpy(zero_copy_only=False)
+    if kind == ColumnType.UNKNOWN:
+        return Column(name, kind)
+    if kind == ColumnType.STRING:
+        return Column(name, kind, values, missing)
+    filled = pc.if_else(gaps, "0", values) if missing.any() else values
+    numbers = to_int64(filled) if kind == ColumnType.INT else (
+        to_float32(filled))
+    return Column(name, kind, numbers, missing)
+
+
 __all__ = ["BLOCK_SIZE", "CsvFormatError", "open_text", "read_header", "read_batches", "missing",
-           "value_type", "to_int64", "to_float32"]
+           "value_type", "to_int64", "to_float32", "typed"]

@@ -44,7 +44,8 @@ from tfx.proto import example_gen_pb2
 from tfx_bsl.coders.csv_decoder import ColumnType
 
 from components.csv_ingest import arrow_csv, tfrecord_gzip
-from components.csv_ingest.example_bytes import Column, serialize
+from components.csv_ingest.arrow_csv import typed
+from components.csv_ingest.example_bytes import as_bytes, serialize
 
 COUNT_PREFIX = "dropped-label-rows-"
 _RECORDS_AT_ONCE = 16384  # serialized records turned into Python bytes at a time
@@ -121,19 +122,6 @@ class _MergeTypes(beam.CombineFn):
         return accumulator
 
 
-def typed(name: str, kind: ColumnType, values: pa.Array, gaps: pa.Array) -> Column:
-    """A text column of a block as a Column of its inferred kind."""
-    missing = gaps.to_numpy(zero_copy_only=False)
-    if kind == ColumnType.UNKNOWN:
-        return Column(name, kind)
-    if kind == ColumnType.STRING:
-        return Column(name, kind, values, missing)
-    filled = pc.if_else(gaps, "0", values) if missing.any() else values
-    numbers = arrow_csv.to_int64(filled) if kind == ColumnType.INT else (
-        arrow_csv.to_float32(filled))
-    return Column(name, kind, numbers, missing)
-
-
 def splitter(buckets: Sequence[int],
              config: example_gen_pb2.SplitConfig) -> Callable[[list[bytes]], np.ndarray]:
     """The output split of each serialized example, as TFX's _PartitionFn assigns it.
@@ -153,16 +141,6 @@ def splitter(buckets: Sequence[int],
         return np.array([find(buckets, int.from_bytes(sha256(r).digest(), "big") % total)
                          for r in records], np.int64)
     return split
-
-
-def as_bytes(records: pa.Array) -> list[bytes]:
-    """The values of a large_binary array as Python bytes (to_pylist, faster)."""
-    offsets = np.frombuffer(records.buffers()[1], np.int64)[
-        records.offset:records.offset + len(records) + 1]
-    first, last = int(offsets[0]), int(offsets[-1])
-    blob = records.buffers()[2][first:last].to_pybytes() if last > first else b""
-    bounds = (offsets - first).tolist()
-    return [blob[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 class _WriteExamples(beam.DoFn):
@@ -266,5 +244,5 @@ class CsvToSplits(beam.PTransform):
                     beam.pvalue.AsSingleton(kinds)))
 
 
-__all__ = ["CsvToSplits", "Plan", "COUNT_PREFIX", "SHARD_BYTES", "as_bytes", "blocks",
+__all__ = ["CsvToSplits", "Plan", "COUNT_PREFIX", "SHARD_BYTES", "blocks",
            "shard_count", "splitter", "typed"]

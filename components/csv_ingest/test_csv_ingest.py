@@ -25,9 +25,9 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.coders.csv_decoder import ColumnType, _InferValueType
 
 from components.csv_ingest import arrow_csv, columnar, tfrecord_gzip
-from components.csv_ingest.columnar import as_bytes, splitter
+from components.csv_ingest.columnar import splitter
 from components.csv_ingest.component import CsvIngest, custom_config
-from components.csv_ingest.example_bytes import Column, serialize
+from components.csv_ingest.example_bytes import Column, as_bytes, serialize
 from components.csv_ingest.executor import DROPPED_PROPERTY, Executor, settings
 from components.data_gate.component import DataRejectedError
 from pipeline.local.beam_mode import with_code_in_place  # else TFX packages itself per run

@@ -19,8 +19,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import queue
+import threading
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -139,6 +141,35 @@ def _facts(csv_path: str, version: int, label: Optional[str], contract: str) -> 
             "input_contract": contract}
 
 
+def _read_ahead(blocks: Iterator[rows.Block], depth: int = 2) -> Iterator[tuple]:
+    """(block, its kept rows' text, their serialized examples), read in a thread.
+
+    Reading, checking and serializing the next block overlaps the model's
+    work on this one (TensorFlow and Arrow release the GIL): both cores work.
+    """
+    import pyarrow as pa
+    done = object()
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                ready.put((block, block.text.take(pa.array(block.kept)), block.records()))
+            ready.put(done)
+        except BaseException as e:  # handed to the consumer, raised there
+            ready.put(e)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    while True:
+        item = ready.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def _score(csv_path: str, names: list[str], contract, version: int, scorer: _Scorer,
            output: str) -> tuple[int, int, list[rows.BadRow], list[str]]:
     """Streams the file through the scorer into `output` (written whole or not at all)."""
@@ -153,11 +184,10 @@ def _score(csv_path: str, names: list[str], contract, version: int, scorer: _Sco
     columns: list[str] = []
     try:
         with open(tmp, "wb") as sink:
-            for block in rows.blocks(csv_path, names, contract, contract.serving, version):
+            for block, text, records in _read_ahead(
+                    rows.blocks(csv_path, names, contract, contract.serving, version)):
                 total += block.text.num_rows
                 bad += block.bad
-                records = block.records()
-                text = block.text.take(pa.array(block.kept))
                 for start in range(0, len(records), BATCH_ROWS):
                     outputs = scorer(records[start:start + BATCH_ROWS])
                     named = [(c, a) for c, a in zip(_column_names(outputs), _arrays(outputs))

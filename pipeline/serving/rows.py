@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from tfx_bsl.coders.csv_decoder import ColumnType
 
 from components.csv_ingest import arrow_csv
-from components.csv_ingest.columnar import as_bytes, typed
-from components.csv_ingest.example_bytes import serialize
+from components.csv_ingest.arrow_csv import typed
+from components.csv_ingest.example_bytes import as_bytes, serialize
 from models.contract import Column, InputContract
 from pipeline.errors import DataError
 
