@@ -12,13 +12,15 @@ passes nothing on."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import pytest
 from tfx.dsl.compiler import compiler
 from tfx.orchestration.local import runner_utils
 
 from pipeline.config import PipelineConfig, load_config
+from pipeline.local.run import schema_in_cache_key
 from pipeline.pipeline import create_pipeline
 
 RESOLVER = "tfx.dsl.components.common.resolver.Resolver"
@@ -30,10 +32,17 @@ EVERY = DATA | MODEL
 FROM_DATA = EVERY - {"ImportSchemaGen"}
 
 
-def compiled(cfg: PipelineConfig) -> tuple[list[Any], dict[str, str]]:
-    """The IR's nodes in order, and each node's own part of its cache key."""
-    ir = compiler.Compiler().compile(create_pipeline(
-        cfg, pipeline_root="/nonexistent/root", serving_dir="/nonexistent/serving"))
+Compiled = tuple[list[Any], dict[str, str]]
+
+
+def compiled(cfg: PipelineConfig, prepare: Optional[Callable[[Any], None]] = None) -> Compiled:
+    """The IR's nodes in order, and each node's own part of its cache key; `prepare`
+    gets the pipeline before it is compiled, as a runner does."""
+    tfx_pipeline = create_pipeline(cfg, pipeline_root="/nonexistent/root",
+                                   serving_dir="/nonexistent/serving")
+    if prepare is not None:
+        prepare(tfx_pipeline)
+    ir = compiler.Compiler().compile(tfx_pipeline)
     deployment = runner_utils.extract_local_deployment_config(ir)
     nodes = [n.pipeline_node for n in ir.nodes]
     own = {}
@@ -47,10 +56,9 @@ def compiled(cfg: PipelineConfig) -> tuple[list[Any], dict[str, str]]:
     return nodes, own
 
 
-def reruns(before: PipelineConfig, after: PipelineConfig) -> set[str]:
-    """The nodes a run with `after` executes where one with `before` left everything cached."""
-    nodes, old = compiled(before)
-    new_nodes, new = compiled(after)
+def rerun_between(before: Compiled, after: Compiled) -> set[str]:
+    """The nodes a run of `after` executes where one of `before` left everything cached."""
+    (nodes, old), (new_nodes, new) = before, after
     assert [n.node_info.id for n in nodes] == [n.node_info.id for n in new_nodes]
     found: set[str] = set()
     for node in new_nodes:  # topologically sorted
@@ -62,6 +70,10 @@ def reruns(before: PipelineConfig, after: PipelineConfig) -> set[str]:
         if old.get(node_id) != new[node_id] or producers & found:
             found.add(node_id)
     return found
+
+
+def reruns(before: PipelineConfig, after: PipelineConfig) -> set[str]:
+    return rerun_between(compiled(before), compiled(after))
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +135,19 @@ def test_beam_arguments_rerun_everything_that_reads_the_data(base):
     # TFX puts the Beam arguments into every step's executor spec: part of its key.
     found = reruns(base, load_config(overrides={"beam_args": ["--direct_num_workers=1"]}))
     assert found == FROM_DATA
+
+
+def test_an_edited_schema_reruns_what_reads_it(base, tmp_path):
+    # TFX keys ImportSchemaGen by the schema's path; a local run adds its bytes.
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text(Path(base.schema_path).read_text())
+    cfg = load_config(overrides={"schema": str(schema)})
+
+    def prepare(tfx_pipeline):
+        schema_in_cache_key(tfx_pipeline, str(schema))
+
+    before = compiled(cfg, prepare)
+    assert rerun_between(before, compiled(cfg, prepare)) == set()
+    schema.write_text(schema.read_text() + "\n# curated further\n")
+    assert rerun_between(before, compiled(cfg, prepare)) == \
+        EVERY - {"CsvExampleGen", "StatisticsGen", "SchemaGen"}

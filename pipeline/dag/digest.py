@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 CODE_DIGEST = "code_digest"
+# The bytes of a file a node reads by path (the curated schema), in its cache key.
+CONTENT_DIGEST = "content_digest"
 # Execution properties that name project code TFX loads: a function by dotted
 # path, or a module (the Evaluator's `custom_extractors`).
 FUNCTION_PROPERTIES = ("preprocessing_fn", "stats_options_updater_fn", "run_fn", "trainer_fn",
@@ -123,4 +125,17 @@ def code_digest(*entries: str) -> str:
         digest.update(f"{_module_name(path)}\0".encode())
         digest.update(path.read_bytes())
         digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: str) -> str:
+    """A short sha256 of a file's bytes.
+
+    TFX keys a node that reads a file by path (ImportSchemaGen) by the path
+    alone: an edited file would be served from cache as the copy made before.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()[:16]

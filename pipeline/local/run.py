@@ -13,11 +13,15 @@ import datetime
 import os
 from typing import Callable, Optional
 
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration.pipeline import Pipeline
+
 from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
 from components.eval_sample.component import SAMPLE_PROPERTIES
 from models.tuning import trials
 from pipeline.config import PipelineConfig
+from pipeline.dag.digest import CONTENT_DIGEST, file_digest
 from pipeline.errors import DataRejected, ExitCode, NotBlessed, TfxpError
 from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
@@ -151,16 +155,33 @@ def run_pipeline(cfg: PipelineConfig, root: Optional[str] = None,
         check_sqlite(paths.metadata)  # before any component: a damaged store is named
         connection = sqlite_connection(paths.metadata)
         beam_args = local_args(cfg.beam_args, beam_args)
+        sources = local_sources(cfg, data_path)
         tfx_pipeline = create_pipeline(
             cfg, pipeline_root=paths.pipeline_root, serving_dir=paths.serving,
-            sources=local_sources(cfg, data_path), metadata_connection_config=connection,
+            sources=sources, metadata_connection_config=connection,
             beam_args=beam_args,
             step_beam_args=step_beam_args)
+        schema_in_cache_key(tfx_pipeline, sources.schema_file)
         facts = run_provenance(cfg, data_path)  # before the run: the code and data it used
         run = LocalRunner(listener=listener, run_id=run_id).run(tfx_pipeline)
         store = Store(open_store(connection))
         record_run(store, run.run_id, facts)
         return read_outcome(run, paths, store)
+
+
+def schema_in_cache_key(tfx_pipeline: Pipeline, schema_file: str) -> None:
+    """The curated schema's bytes into ImportSchemaGen's cache key.
+
+    TFX keys it by the schema's path alone, so an edited schema.pbtxt would be
+    taken from cache: the copy imported before, validating and transforming the
+    data against the old schema. (In the pipeline image the schema is part of
+    the image.)
+    """
+    if not os.path.isfile(schema_file):
+        return
+    for node in tfx_pipeline.components:
+        if isinstance(node, ImportSchemaGen):
+            node.exec_properties[CONTENT_DIGEST] = file_digest(schema_file)
 
 
 def read_outcome(run: RunResult, paths: RunLayout, store: Store) -> Outcome:
