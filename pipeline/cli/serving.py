@@ -149,11 +149,11 @@ def _serving_setup(args: argparse.Namespace) -> tuple[str, "RunLayout"]:
 
 def _served_note(v) -> str:
     if v.pending:
-        return "  not served (a push that died before its models.config; the next push " \
+        return "not served (a push that died before its models.config; the next push " \
                "removes it)"
     if not v.served and not v.run_id:
-        return "  not served (no push recorded; the next push may replace it)"
-    return "" if v.served else "  not served"
+        return "not served (no push recorded; the next push may replace it)"
+    return "" if v.served else "not served"
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -178,8 +178,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
         metrics = "  ".join(f"{c.header} {fmt_metric(v.metrics.get(c.key), c.metric)}"
                             for c in TABLE_METRICS if c.key in v.metrics)
         note = _served_note(v) if found.config_readable else ""
-        print(f"  {v.version}  {','.join(v.labels) or '-':<14} run {v.run_id or '?'}  "
-              f"{metrics}{note}".rstrip())
+        print("  ".join([f"  {v.version}", f"{','.join(v.labels) or '-':<14} run "
+                         f"{v.run_id or '?'}"] + [part for part in (metrics, note) if part]))
     for label, version in sorted(found.dangling.items()):
         print(f"  {label} -> {version}: not on disk")
     if found.problems:
