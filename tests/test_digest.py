@@ -7,6 +7,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.dag import digest
 from pipeline.pipeline import code_entries, create_pipeline
+from tests.test_cache_keys import FROM_DATA, compiled, rerun_between
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,13 +67,37 @@ def test_editing_shared_feature_code_changes_the_transform_too(entries, checkout
     assert before["DataGate"] == after["DataGate"]
 
 
-def test_a_component_edit_changes_only_that_component(entries, checkout):
-    before = digests(entries)
-    gate = checkout / "components" / "data_gate" / "component.py"
-    gate.write_text(gate.read_text() + "\n# edited\n")
+# A custom component's package, its node, and what re-runs when its code is edited:
+# the node and the nodes that read its artifacts (the README's "editing a component
+# re-runs that component").
+COMPONENTS = [
+    ("csv_ingest", "CsvExampleGen", FROM_DATA),
+    ("data_gate", "DataGate", {"DataGate"}),
+    ("drift_check", "DriftCheck", {"DriftCheck"}),
+    ("serving_check", "ServingCheck", {"ServingCheck", "Pusher"}),
+    ("atomic_pusher", "Pusher", {"Pusher"}),
+]
+
+
+@pytest.mark.parametrize("package, node, following", COMPONENTS, ids=[c[0] for c in COMPONENTS])
+def test_a_component_edit_changes_only_that_component(entries, checkout, package, node,
+                                                      following):
+    cfg = load_config()
+    before, compiled_before = digests(entries), compiled(cfg)
+    code = checkout / "components" / package / "component.py"
+    code.write_text(code.read_text() + "\n# edited\n")
     after = digests(entries)
-    # CsvExampleGen (components.csv_ingest) rejects data with DataGate's error class.
-    assert {n for n in before if before[n] != after[n]} == {"DataGate", "CsvExampleGen"}
+    assert {n for n in before if before[n] != after[n]} == {node}
+    assert rerun_between(compiled_before, compiled(cfg)) == following
+
+
+def test_what_two_components_share_changes_both(entries, checkout):
+    # DataRejectedError, raised by ingestion and the data gate, lives apart from both.
+    before = digests(entries)
+    shared = checkout / "components" / "rejected.py"
+    shared.write_text(shared.read_text() + "\n# edited\n")
+    after = digests(entries)
+    assert {n for n in before if before[n] != after[n]} == {"CsvExampleGen", "DataGate"}
 
 
 def test_tests_are_not_code_a_node_runs(entries, checkout):
