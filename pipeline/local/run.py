@@ -16,9 +16,9 @@ from typing import Callable, Optional
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration.pipeline import Pipeline
 
-from components.data_gate.component import DataRejectedError
 from components.drift_check.component import DataDriftError, Drift, read_report
 from components.eval_sample.component import SAMPLE_PROPERTIES
+from components.rejected import DataRejectedError
 from models.tuning import trials
 from pipeline.config import PipelineConfig
 from pipeline.dag.digest import CONTENT_DIGEST, file_digest
