@@ -238,163 +238,162 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
     `image_code` is the directory standing in for the project as installed in
     the image (put on PYTHONPATH).
     """
-    listener = listener or (lambda event, task: None)
-    volumes = volumes or {}
-    run_id = run_id or datetime.datetime.now().strftime("rehearsal-%Y%m%d-%H%M%S-%f")
-    pipeline_root = spec.get("defaultPipelineRoot")
-    if not pipeline_root:
+    if not spec.get("defaultPipelineRoot"):
         raise RehearsalError("the spec has no defaultPipelineRoot and none was given")
-    layout = RehearsalLayout(workdir)
-    launcher_root = layout.launcher
-    pipeline_name = spec["pipelineInfo"]["name"]
-    components = spec["components"]
-    executors = spec["deploymentSpec"]["executors"]
-    tasks = spec["root"]["dag"]["tasks"]
-
+    run = _Run(spec, platform, RehearsalLayout(workdir), mounts, volumes or {},
+               run_id or datetime.datetime.now().strftime("rehearsal-%Y%m%d-%H%M%S-%f"),
+               python, image_code)
     # The server imports while the spec is checked and the first task prepared.
-    env = dict(os.environ, **{ROOT_ENV: launcher_root})
-    env.pop("PYTHONPATH", None)
-    if image_code:
-        env["PYTHONPATH"] = image_code
-    os.makedirs(layout.root, exist_ok=True)
-    server = ForkServer(python, env, log=os.path.join(layout.root, "forkserver.log")) \
-        if fork else None
+    run.start_server(fork)
     try:
-        check_spec(spec, platform, volumes)
-    except BaseException:
-        if server is not None:
-            server.close()
-        raise
+        check_spec(spec, platform, run.volumes)
+        run.open_store(image)
+        failure = run.run_tasks(listener or (lambda event, task: None), parallel)
+    finally:
+        run.stop_server()
+    run.recorder.run_ended(failed=failure is not None)
+    run.result.failure = failure
+    if failure is not None and raise_on_failure:
+        raise failure
+    return run.result
 
-    produced: dict[tuple[str, str], dict] = {}
-    produced_params: dict[tuple[str, str], Any] = {}
-    result = Rehearsal(run_id, pipeline_root, launcher_root, [], pipeline_name,
-                       layout.metadata)
-    os.makedirs(layout.root, exist_ok=True)
-    with open(layout.uri_map, "w") as f:  # for readers of the store: where its URIs are
-        json.dump({scheme: os.path.join(launcher_root, directory) + "/"
-                   for scheme, directory in entrypoint.SCHEME_DIRS.items()}, f)
-    recorder = KfpRecorder(layout.metadata, pipeline_name, run_id, pipeline_root, image)
-    # What KFP's driver puts for its placeholders (backend/src/v2/driver/resolve.go).
-    driver_values = {"{{$.pipeline_job_uuid}}": run_id, "{{$.pipeline_job_name}}": run_id,
-                     "{{$.pipeline_job_resource_name}}": run_id}
-    # The report task reads the run's store: this SQLite file stands in for KFP's service.
-    env[report_task.METADATA_SQLITE_ENV] = layout.metadata
-    produced_ids: dict[tuple[str, str], int] = {}
 
-    def prepare(name: str) -> _Prepared:
-        task = tasks[name]
-        component = components[task["componentRef"]["name"]]
+class _Run:
+    """One rehearsal, step by step as KFP's driver and launcher take them: start
+    the fork server, open the store, then per task `prepare` (the driver:
+    parameters, input and output artifacts, the command line), `execute` (the
+    container) and `finish` (the launcher: outputs recorded and handed on)."""
+
+    def __init__(self, spec: Spec, platform: Spec, layout: RehearsalLayout,
+                 mounts: dict[str, str], volumes: dict[str, str], run_id: str, python: str,
+                 image_code: Optional[str]):
+        self.spec, self.platform, self.layout = spec, platform, layout
+        self.mounts, self.volumes, self.run_id, self.python = mounts, volumes, run_id, python
+        self.tasks = spec["root"]["dag"]["tasks"]
+        self.pipeline_root = spec["defaultPipelineRoot"]
+        self.pipeline_name = spec["pipelineInfo"]["name"]
+        self.env = dict(os.environ, **{ROOT_ENV: layout.launcher})
+        self.env.pop("PYTHONPATH", None)
+        if image_code:
+            self.env["PYTHONPATH"] = image_code
+        # The report task reads the run's store: this SQLite file stands in for KFP's.
+        self.env[report_task.METADATA_SQLITE_ENV] = layout.metadata
+        # What KFP's driver puts for its placeholders (backend/src/v2/driver/resolve.go).
+        self.driver_values = {"{{$.pipeline_job_uuid}}": run_id,
+                              "{{$.pipeline_job_name}}": run_id,
+                              "{{$.pipeline_job_resource_name}}": run_id}
+        self.server: Optional[ForkServer] = None
+        self.produced: dict[tuple[str, str], dict] = {}
+        self.produced_params: dict[tuple[str, str], Any] = {}
+        self.produced_ids: dict[tuple[str, str], int] = {}
+        self.result = Rehearsal(run_id, self.pipeline_root, layout.launcher, [],
+                                self.pipeline_name, layout.metadata)
+
+    # ----------------------------------------------------------------- the run's steps
+
+    def start_server(self, fork: bool) -> None:
+        os.makedirs(self.layout.root, exist_ok=True)
+        if fork:
+            self.server = ForkServer(self.python, self.env,
+                                     log=os.path.join(self.layout.root, "forkserver.log"))
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    def open_store(self, image: str) -> None:
+        """The store in KFP's layout, and where its object-store URIs are here."""
+        with open(self.layout.uri_map, "w") as f:  # for readers of the store
+            json.dump({scheme: os.path.join(self.layout.launcher, directory) + "/"
+                       for scheme, directory in entrypoint.SCHEME_DIRS.items()}, f)
+        self.recorder = KfpRecorder(self.layout.metadata, self.pipeline_name, self.run_id,
+                                    self.pipeline_root, image)
+
+    def run_tasks(self, listener: Listener, parallel: int) -> Optional[RehearsalError]:
+        """Like KFP, starts every task whose upstream tasks are done (up to
+        `parallel`); after a failure starts none, lets the running ones end."""
+        order = task_order(self.spec)
+        upstream = {n: _upstream(self.tasks[n]) for n in order}
+        done: set[str] = set()
+        failure: Optional[RehearsalError] = None
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            running: dict[Future, _Prepared] = {}
+            while (order and failure is None) or running:
+                for name in [n for n in order if upstream[n] <= done]:
+                    if len(running) >= parallel or failure is not None:
+                        break
+                    order.remove(name)
+                    prepared = self.prepare(name)
+                    listener("start", prepared.record)
+                    running[pool.submit(self.execute, prepared)] = prepared
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    prepared = running.pop(future)
+                    code = future.result()
+                    if code != 0:
+                        failure = failure or self.failed(prepared, code)
+                    else:
+                        self.finish(prepared)
+                        done.add(prepared.record.name)
+                    listener("end", prepared.record)
+        return failure
+
+    # ----------------------------------------------------------------- one task
+
+    def prepare(self, name: str) -> _Prepared:
+        """What KFP's driver does: the ExecutorInput, the command line, the execution."""
+        task = self.tasks[name]
+        component = self.spec["components"][task["componentRef"]["name"]]
         label = component["executorLabel"]
-        container = executors[label]["container"]
-        visible = dict(mounts)
-        for mount_path in _pvc_mounts(platform, label):  # each given a directory: check_spec
-            visible[mount_path] = volumes[mount_path]
-        unmounted = {m for m in volumes if m not in visible}
-
-        def check_paths(value: str, what: str) -> None:
-            for m in unmounted:
-                if value == m or m.rstrip("/") + "/" in value:
-                    raise RehearsalError(f"task {name}: {what} uses {m}, a volume this task "
-                                         f"does not mount; on the cluster it would write to "
-                                         f"the container's own disk and be lost")
-
-        # Parameters, as the driver resolves them into parameterValues (2.1);
-        # check_spec has made sure each has a value in the 2.1 form.
-        parameter_values = {}
-        task_params = task.get("inputs", {}).get("parameters", {})
-        for key in component.get("inputDefinitions", {}).get("parameters", {}):
-            ref = task_params.get(key)
-            if ref is None:
-                continue  # optional, or a default the launcher fills
-            if "runtimeValue" in ref:
-                value = ref["runtimeValue"]["constant"]
-                value = driver_values.get(value, value) if isinstance(value, str) else value
-            elif "taskOutputParameter" in ref:
-                out = ref["taskOutputParameter"]
-                source = (out["producerTask"], out["outputParameterKey"])
-                if source not in produced_params:
-                    raise RehearsalError(f"task {name}: parameter {key!r} expects output "
-                                         f"{source[1]!r} of {source[0]}, which never came")
-                value = produced_params[source]
-            else:
-                raise RehearsalError(f"task {name}: parameter {key!r}: unsupported source {ref}")
-            if isinstance(value, str):
-                check_paths(value, f"parameter {key!r}")
-            parameter_values[key] = _remap(value, visible)
-
-        # Input artifacts: the producers' outputs, typed by their MLMD type.
-        input_artifacts = {}
-        for key, ref in _input_artifacts(name, task, component):
-            source = (ref["producerTask"], ref["outputArtifactKey"])
-            if source not in produced:
-                raise RehearsalError(f"task {name}: input {key!r} expects output {source[1]!r} "
-                                     f"of {source[0]}, which it does not produce")
-            # As the launcher hands it on: named by its ML Metadata id.
-            artifact = dict(produced[source], name=str(produced_ids[source]))
-            input_artifacts[key] = {"artifacts": [artifact]}
-
-        # Output artifacts: URIs under the pipeline root, as the driver assigns them.
-        output_artifacts = {}
-        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
-            title = _type_title(definition["artifactType"])
-            uri = f"{pipeline_root.rstrip('/')}/{pipeline_name}/{run_id}/{name}/{key}"
-            os.makedirs(os.path.dirname(local_path(uri, launcher_root)), exist_ok=True)
-            output_artifacts[key] = {"artifacts": [{
-                "name": f"{run_id}/{name}/{key}", "uri": uri,
-                "type": {"schemaTitle": title}, "metadata": {}}]}
-
-        task_dir = layout.task(name)
-        os.makedirs(task_dir, exist_ok=True)
-        output_file = layout.executor_output(name)
-        executor_input = {
-            "inputs": {"parameterValues": parameter_values, "artifacts": input_artifacts},
-            "outputs": {"artifacts": output_artifacts, "outputFile": output_file}}
-        invocation = json.dumps(executor_input)
-
-        def command_line(spec_part: dict) -> list[str]:
-            argv = list(spec_part.get("command", [])) + list(spec_part.get("args", []))
-            out = []
-            for arg in argv:
-                if "{{$" in arg and arg != "{{$}}":
-                    raise RehearsalError(f"task {name}: placeholder {arg!r} is not supported")
-                check_paths(arg, "an argument")
-                out.append(invocation if arg == "{{$}}" else _remap(arg, visible))
-            if out and out[0] in ("python", "python3"):
-                out[0] = python
-            return out
-
-        record = TaskResult(name, log=layout.task_log(name))
-        record.execution_id = recorder.task_started(
+        container = self.spec["deploymentSpec"]["executors"][label]["container"]
+        visible = dict(self.mounts)
+        for mount_path in _pvc_mounts(self.platform, label):  # each given one: check_spec
+            visible[mount_path] = self.volumes[mount_path]
+        paths = _Paths(name, visible, {m for m in self.volumes if m not in visible})
+        parameter_values = self._parameters(name, task, component, paths)
+        output_file = self.layout.executor_output(name)
+        output_artifacts = self._outputs(name, component)
+        invocation = json.dumps({
+            "inputs": {"parameterValues": parameter_values,
+                       "artifacts": self._inputs(name, task, component)},
+            "outputs": {"artifacts": output_artifacts, "outputFile": output_file}})
+        record = TaskResult(name, log=self.layout.task_log(name))
+        record.execution_id = self.recorder.task_started(
             name, parameter_values,
-            {key: [produced_ids[(ref["producerTask"], ref["outputArtifactKey"])]]
+            {key: [self.produced_ids[(ref["producerTask"], ref["outputArtifactKey"])]]
              for key, ref in _input_artifacts(name, task, component)})
         steps = []
         pre = container.get("lifecycle", {}).get("preCacheCheck")
         if pre:
-            steps.append(command_line(pre))
-        steps.append(command_line(container))
+            steps.append(self._command_line(pre, invocation, paths))
+        steps.append(self._command_line(container, invocation, paths))
+        task_dir = self.layout.task(name)
+        os.makedirs(task_dir, exist_ok=True)
         own_env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
         return _Prepared(record, steps, task_dir, output_file, output_artifacts, own_env)
 
-    def execute(prepared: _Prepared) -> int:
+    def execute(self, prepared: _Prepared) -> int:
+        """The container: each step a process (forked from the server, or cold)."""
         started = time.monotonic()
         code = 0
-        error_file = layout.task_error(prepared.record.name)
+        error_file = self.layout.task_error(prepared.record.name)
         if os.path.exists(error_file):
             os.remove(error_file)
         open(prepared.record.log, "w").close()
-        task_env = {**env, **prepared.env}
+        task_env = {**self.env, **prepared.env}
         for argv in prepared.steps:
-            if argv[0] == python and argv[1:2] == ["-m"] and server is not None:
-                code = server.run(argv[2], argv[3:], prepared.task_dir, task_env,
-                                  prepared.record.log, error_file)
+            module = argv[2] if argv[0] == self.python and argv[1:2] == ["-m"] else None
+            if module and self.server is not None:
+                code = self.server.run(module, argv[3:], prepared.task_dir, task_env,
+                                       prepared.record.log, error_file)
             else:
-                if argv[0] == python and argv[1:2] == ["-m"]:  # cold, its error kept alike
-                    argv = cold_command(python, argv[2], argv[3:], error_file)
+                if module:  # cold, its error kept as the server keeps it
+                    argv = cold_command(self.python, module, argv[3:], error_file)
                 with open(prepared.record.log, "a") as log:
-                    code = subprocess.call(argv, cwd=prepared.task_dir, env=task_env, stdout=log,
-                                           stderr=subprocess.STDOUT)
+                    code = subprocess.call(argv, cwd=prepared.task_dir, env=task_env,
+                                           stdout=log, stderr=subprocess.STDOUT)
             if code != 0:
                 prepared.record.error = load_error(error_file)
                 break
@@ -402,8 +401,9 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
         prepared.record.code = code
         return code
 
-    def finish(prepared: _Prepared) -> None:
-        """Outputs, merged from the ExecutorOutput as the launcher does."""
+    def finish(self, prepared: _Prepared) -> None:
+        """What KFP's launcher does after the container: outputs merged from the
+        ExecutorOutput, recorded, and handed downstream."""
         record, name = prepared.record, prepared.record.name
         executor_output = {}
         if os.path.exists(prepared.output_file):
@@ -414,55 +414,102 @@ def rehearse(spec: Spec, platform: Spec, workdir: str, mounts: dict[str, str],
             written = executor_output.get("artifacts", {}).get(key, {}).get("artifacts", [{}])
             artifact = dict(artifact, metadata={**artifact["metadata"],
                                                 **(written[0].get("metadata") or {})})
-            produced[(name, key)] = record.outputs[key] = artifact
+            self.produced[(name, key)] = record.outputs[key] = artifact
         for key, value in executor_output.get("parameterValues", {}).items():
-            produced_params[(name, key)] = value
-        ids = recorder.task_ended(record.execution_id, record.outputs,
-                                  executor_output.get("parameterValues", {}))
-        produced_ids.update({(name, key): aid for key, aid in ids.items()})
-        result.tasks.append(record)
+            self.produced_params[(name, key)] = value
+        ids = self.recorder.task_ended(record.execution_id, record.outputs,
+                                       executor_output.get("parameterValues", {}))
+        self.produced_ids.update({(name, key): aid for key, aid in ids.items()})
+        self.result.tasks.append(record)
 
-    # Like KFP, start every task whose upstream tasks are done (up to `parallel`).
-    order = task_order(spec)
-    upstream = {n: _upstream(tasks[n]) for n in order}
-    done: set[str] = set()
-    failure: Optional[RehearsalError] = None
-    try:
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            running: dict[Future, _Prepared] = {}
-            while (order and failure is None) or running:
-                for name in [n for n in order if upstream[n] <= done]:
-                    if len(running) >= parallel or failure is not None:
-                        break
-                    order.remove(name)
-                    prepared = prepare(name)
-                    listener("start", prepared.record)
-                    running[pool.submit(execute, prepared)] = prepared
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    prepared = running.pop(future)
-                    code, name = future.result(), prepared.record.name
-                    if code != 0:
-                        with open(prepared.record.log) as log:
-                            tail = "".join(log.readlines()[-25:])
-                        recorder.task_ended(prepared.record.execution_id, {}, {}, failed=True)
-                        result.tasks.append(prepared.record)
-                        result.failed = result.failed or prepared.record
-                        failure = failure or RehearsalError(
-                            f"task {name} failed (exit {code}); its log "
-                            f"({prepared.record.log}) ends:\n{tail}")
-                        listener("end", prepared.record)
-                        continue
-                    finish(prepared)
-                    done.add(name)
-                    listener("end", prepared.record)
-    finally:
-        if server is not None:
-            server.close()
-    recorder.run_ended(failed=failure is not None)
-    result.failure = failure
-    if failure is not None and raise_on_failure:
-        raise failure
-    return result
+    def failed(self, prepared: _Prepared, code: int) -> RehearsalError:
+        """A failed task: recorded FAILED, named with the end of its log."""
+        record = prepared.record
+        with open(record.log) as log:
+            tail = "".join(log.readlines()[-25:])
+        self.recorder.task_ended(record.execution_id, {}, {}, failed=True)
+        self.result.tasks.append(record)
+        self.result.failed = self.result.failed or record
+        return RehearsalError(f"task {record.name} failed (exit {code}); its log "
+                              f"({record.log}) ends:\n{tail}")
+
+    # ----------------------------------------------------------------- the driver's parts
+
+    def _parameters(self, name: str, task: dict, component: dict, paths: "_Paths") -> dict:
+        """parameterValues (2.1); check_spec has made sure each has a value in that form."""
+        values = {}
+        refs = task.get("inputs", {}).get("parameters", {})
+        for key in component.get("inputDefinitions", {}).get("parameters", {}):
+            ref = refs.get(key)
+            if ref is None:
+                continue  # optional, or a default the launcher fills
+            if "runtimeValue" in ref:
+                value = ref["runtimeValue"]["constant"]
+                value = self.driver_values.get(value, value) if isinstance(value, str) else value
+            elif "taskOutputParameter" in ref:
+                out = ref["taskOutputParameter"]
+                source = (out["producerTask"], out["outputParameterKey"])
+                if source not in self.produced_params:
+                    raise RehearsalError(f"task {name}: parameter {key!r} expects output "
+                                         f"{source[1]!r} of {source[0]}, which never came")
+                value = self.produced_params[source]
+            else:
+                raise RehearsalError(f"task {name}: parameter {key!r}: unsupported source {ref}")
+            if isinstance(value, str):
+                paths.check(value, f"parameter {key!r}")
+            values[key] = _remap(value, paths.visible)
+        return values
+
+    def _inputs(self, name: str, task: dict, component: dict) -> dict:
+        """Input artifacts: the producers' outputs, named by their ML Metadata id."""
+        found = {}
+        for key, ref in _input_artifacts(name, task, component):
+            source = (ref["producerTask"], ref["outputArtifactKey"])
+            if source not in self.produced:
+                raise RehearsalError(f"task {name}: input {key!r} expects output {source[1]!r} "
+                                     f"of {source[0]}, which it does not produce")
+            found[key] = {"artifacts": [dict(self.produced[source],
+                                             name=str(self.produced_ids[source]))]}
+        return found
+
+    def _outputs(self, name: str, component: dict) -> dict:
+        """Output artifacts: URIs under the pipeline root, as the driver assigns them."""
+        found = {}
+        base = f"{self.pipeline_root.rstrip('/')}/{self.pipeline_name}/{self.run_id}/{name}"
+        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
+            uri = f"{base}/{key}"
+            os.makedirs(os.path.dirname(local_path(uri, self.layout.launcher)), exist_ok=True)
+            found[key] = {"artifacts": [{
+                "name": f"{self.run_id}/{name}/{key}", "uri": uri,
+                "type": {"schemaTitle": _type_title(definition["artifactType"])},
+                "metadata": {}}]}
+        return found
+
+    def _command_line(self, part: dict, invocation: str, paths: "_Paths") -> list[str]:
+        """command + args, `{{$}}` the ExecutorInput, paths in the image mapped here."""
+        out = []
+        for arg in list(part.get("command", [])) + list(part.get("args", [])):
+            if "{{$" in arg and arg != "{{$}}":
+                raise RehearsalError(f"task {paths.task}: placeholder {arg!r} is not supported")
+            paths.check(arg, "an argument")
+            out.append(invocation if arg == "{{$}}" else _remap(arg, paths.visible))
+        if out and out[0] in ("python", "python3"):
+            out[0] = self.python
+        return out
+
+
+@dataclasses.dataclass
+class _Paths:
+    """What a task's container sees: the image's paths and its volumes mapped
+    here; a volume it does not mount named when the task uses it."""
+
+    task: str
+    visible: dict[str, str]
+    unmounted: set[str]
+
+    def check(self, value: str, what: str) -> None:
+        for m in self.unmounted:
+            if value == m or m.rstrip("/") + "/" in value:
+                raise RehearsalError(f"task {self.task}: {what} uses {m}, a volume this task "
+                                     f"does not mount; on the cluster it would write to "
+                                     f"the container's own disk and be lost")

@@ -46,6 +46,9 @@ def compiled(tmp_path_factory):
     # baseline-comparison thresholds only.
     raw["evaluation"]["thresholds"] = [{"metric": "AUC", "lower": 0.7},
                                        {"metric": "AUC", "max_decrease": 0.05}]
+    # TFMA's confusion matrices: the ROC points and the confusion matrix the
+    # report task publishes as KFP's ClassificationMetrics.
+    raw["evaluation"]["metrics"] = [*raw["evaluation"]["metrics"], "ConfusionMatrixPlot"]
     # In-process Beam: this machine has two cores, a cluster node more.
     raw["kubeflow"] = {**raw.get("kubeflow", {}), "data_path": f"{DATA_IN_CLUSTER}/data.csv",
                        "beam_args": ["--direct_running_mode=in_memory",
@@ -122,12 +125,17 @@ def test_code_that_is_not_in_the_image_fails_the_task(compiled, tmp_path):
     args = spec["deploymentSpec"]["executors"][label]["container"]["args"]
     args[args.index("--executor_class_path") + 1] = "models.not_in_the_image.Executor"
     kf = compiled["cfg"].kubeflow
-    with pytest.raises(RehearsalError) as err:
-        rehearse(spec, compiled["platform"], str(tmp_path),
-                 {kf.project_dir: str(REPO_ROOT)}, volumes={"/serving": str(tmp_path / "v")},
-                 image_code=str(REPO_ROOT), fork=False)  # one task: a cold start is cheaper
-    assert "task ImportSchemaGen failed" in str(err.value)
-    assert "models.not_in_the_image" in str(err.value)
+    result = rehearse(spec, compiled["platform"], str(tmp_path),
+                      {kf.project_dir: str(REPO_ROOT)}, volumes={"/serving": str(tmp_path / "v")},
+                      image_code=str(REPO_ROOT), fork=False,  # one task: a cold start is cheaper
+                      raise_on_failure=False)
+    assert "task ImportSchemaGen failed" in str(result.failure)
+    assert "models.not_in_the_image" in str(result.failure)
+    # Started from cold, the task's exception is kept as the fork server keeps it,
+    # so `tfxp rehearse --no-fork` answers (exit status, summary) as with it.
+    assert result.failed.name == "ImportSchemaGen"
+    assert isinstance(result.failed.error, ImportError), result.failed.error
+    assert "models.not_in_the_image" in str(result.failed.error)
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +223,54 @@ def test_the_rehearsal_records_ml_metadata_as_kfp_does(compiled, rehearsed):
     assert examples[0].custom_properties["tfxp_config_sha256"].string_value
 
 
-# The baselines come from resolvers locally and from container tasks on the cluster.
-NOT_ON_BOTH = {"served_model_resolver", "drift_baseline_resolver"}
+# The baselines come from resolvers locally and from container tasks on the cluster;
+# the run in KFP's own artifact types is the cluster's alone.
+NOT_ON_BOTH = {"served_model_resolver", "drift_baseline_resolver", "RunReport"}
+
+
+@pytest.mark.e2e
+def test_the_run_shows_itself_in_kfp_artifact_types(compiled, rehearsed):
+    """The report task's outputs, as KFP's launcher leaves them for its UI: typed by
+    KFP's schema titles in ML Metadata with a display_name, HTML and Markdown as
+    files at their URIs, metrics as custom properties in the form the UI checks."""
+    from google.protobuf import json_format
+
+    from pipeline.kubeflow.container.entrypoint import local_path
+    assert rehearsed["code"] == 0, rehearsed["text"]
+    store = open_store(sqlite_connection(rehearsed["store"], must_exist=True))
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    found = {types[a.type_id]: a for a in store.get_artifacts()
+             if types[a.type_id].startswith("system.")}
+    assert set(found) == {"system.HTML", "system.Markdown", "system.Metrics",
+                          "system.ClassificationMetrics"}
+    for title, artifact in found.items():
+        assert artifact.uri.startswith(compiled["cfg"].kubeflow.pipeline_root), title
+        assert artifact.custom_properties["display_name"].string_value, title
+
+    def read(title):
+        return open(local_path(found[title].uri, str(rehearsed["workdir"] / "launcher")),
+                    encoding="utf-8").read()
+
+    [run] = [c for c in store.get_contexts() if c.name.startswith("rehearsal-")]
+    html = read("system.HTML")
+    assert html.startswith("<!DOCTYPE html>")  # self-contained, as `tfxp report` writes it
+    assert f"Run {run.name} of chicago-taxi" in html and "BLESSED" in html
+    assert "NOT BLESSED" not in html and "Data statistics" in html
+    assert read("system.Markdown").startswith("# Model card")  # pushed: the card
+    metrics = found["system.Metrics"].custom_properties
+    assert metrics["auc"].double_value > 0.7
+    count = metrics["example_count"].double_value
+    assert count > 0
+    classification = found["system.ClassificationMetrics"].custom_properties
+    # As the launcher converts them (structValueToMLMDValue) and the UI unwraps them.
+    matrix = json_format.MessageToDict(classification["confusionMatrix"].struct_value)["struct"]
+    assert [a["displayName"] for a in matrix["annotationSpecs"]] == ["0", "1"]
+    assert [len(r["row"]) for r in matrix["rows"]] == [2, 2]
+    assert sum(sum(r["row"]) for r in matrix["rows"]) == count
+    roc = json_format.MessageToDict(classification["confidenceMetrics"].struct_value)["list"]
+    assert 2 < len(roc) <= 201
+    assert all(set(p) == {"confidenceThreshold", "falsePositiveRate", "recall"} for p in roc)
+    assert all(0 <= p["falsePositiveRate"] <= 1 and 0 <= p["recall"] <= 1 for p in roc)
 
 
 def _answers(runs: dict, trace: dict) -> dict:
