@@ -113,3 +113,22 @@ class ScaffoldError(TfxpError):
     """A component scaffold that cannot be written (bad name, existing folder)."""
 
     what = "cannot scaffold"
+
+
+# A failure's reason on the terminal: one line of at most this many characters.
+REASON_CHARS = 200
+
+
+def one_line(error: BaseException, limit: int = REASON_CHARS) -> str:
+    """An exception as one line: its type and the line of its message that says what.
+
+    Beam and TFX put whole tracebacks into their messages (60 lines for a full
+    disk during Transform); the line that names the error is then the last
+    unindented one. The rest is for `-v`.
+    """
+    lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = [line for line in lines if not line[:1].isspace()
+                 and not line.startswith(("Traceback", "During handling", "The above"))][-1:]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
 from pipeline.cli import kubeflow, lineage, new_component, run, serving
-from pipeline.errors import ExitCode, TfxpError
+from pipeline.errors import REASON_CHARS, ExitCode, TfxpError, one_line
 
 # The command groups, in the order `tfxp --help` lists them.
 COMMAND_GROUPS = (run, kubeflow, lineage, serving, new_component)
@@ -108,11 +108,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.verbose:
             raise
         where = f": {e.filename}" if e.filename else ""
-        print(f"tfxp {args.command}: {e.strerror or e}{where}", file=sys.stderr)
+        text = f"{e.strerror or e}{where}"
+        print(f"tfxp {args.command}: {text[:REASON_CHARS]}", file=sys.stderr)
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         print(f"tfxp {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # not foreseen: still one line of ours, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"tfxp {args.command}: unexpected error: {one_line(e)} "
+              f"(tfxp {args.command} -v shows the traceback)", file=sys.stderr)
+        return int(ExitCode.ERROR)
 
 
 def tfxp() -> None:

@@ -22,7 +22,7 @@ from components.rejected import DataRejectedError
 from models.tuning import trials
 from pipeline.config import PipelineConfig
 from pipeline.dag.digest import CONTENT_DIGEST, file_digest
-from pipeline.errors import DataRejected, ExitCode, NotBlessed, TfxpError
+from pipeline.errors import REASON_CHARS, DataRejected, ExitCode, NotBlessed, TfxpError, one_line
 from pipeline.layout import RunLayout
 from pipeline.lineage.provenance import record_run, run_provenance
 from pipeline.lineage.results import Evaluation, read_evaluation
@@ -40,24 +40,6 @@ from pipeline.local.lock import Holder, run_lock
 from pipeline.local.runner import Listener, LocalRunner, RunResult
 from pipeline.local.writable import require_run_writable
 from pipeline.pipeline import create_pipeline
-
-# A failure's reason on the terminal: one line of at most this many characters.
-REASON_CHARS = 200
-
-
-def one_line(error: BaseException, limit: int = REASON_CHARS) -> str:
-    """An exception as one line: its type and the line of its message that says what.
-
-    Beam and TFX put whole tracebacks into their messages (60 lines for a full
-    disk during Transform); the line that names the error is then the last
-    unindented one. The rest is for `-v`.
-    """
-    lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
-    if any(line.startswith("Traceback (most recent call last)") for line in lines):
-        lines = [line for line in lines if not line[:1].isspace()
-                 and not line.startswith(("Traceback", "During handling", "The above"))][-1:]
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _joined(items: list[str], limit: int) -> str:

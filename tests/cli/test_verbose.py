@@ -9,8 +9,8 @@ from absl import flags
 
 from pipeline.cli import lineage
 from pipeline.cli.main import build_parser, main
-from pipeline.errors import DataRejected, ExitCode, NotBlessed, TfxpError
-from pipeline.local.run import REASON_CHARS, Outcome, one_line
+from pipeline.errors import REASON_CHARS, DataRejected, ExitCode, NotBlessed, TfxpError, one_line
+from pipeline.local.run import Outcome
 from pipeline.local.runner import NodeResult, RunResult
 
 # Every command `tfxp --help` lists, with what it cannot do without.
@@ -128,3 +128,18 @@ def test_a_failure_with_v_shows_what_lies_behind_it(tmp_path, monkeypatch, capsy
     assert main(["runs", "--root", str(tmp_path), "-v"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and err.splitlines()[-1] == line
+
+
+def test_an_unforeseen_library_error_is_one_line_and_its_traceback_is_a_v_away(
+        tmp_path, monkeypatch, capsys):
+    def cmd_runs(args):
+        import json
+        return json.loads("{" + "x" * 3000)  # a library's exception, long words and all
+
+    monkeypatch.setattr(lineage, "cmd_runs", cmd_runs)
+    assert main(["runs", "--root", str(tmp_path)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("tfxp runs: unexpected error: JSONDecodeError: ")
+    assert line.endswith("(tfxp runs -v shows the traceback)") and len(line) < 300
+    with pytest.raises(ValueError):
+        main(["runs", "--root", str(tmp_path), "-v"])
