@@ -143,3 +143,18 @@ def test_an_unforeseen_library_error_is_one_line_and_its_traceback_is_a_v_away(
     assert line.endswith("(tfxp runs -v shows the traceback)") and len(line) < 300
     with pytest.raises(ValueError):
         main(["runs", "--root", str(tmp_path), "-v"])
+
+
+def test_an_unchanged_failed_outcome_is_one_line_on_stderr_too(capsys):
+    from pipeline.cli.run import _print_unchanged
+    from pipeline.local.unchanged import Previous
+
+    previous = Previous(run_id="r1", status="data_rejected", exit_code=3,
+                        summary="DATA REJECTED: ...", report=None)
+    assert _print_unchanged(previous) == 3
+    out, err = capsys.readouterr()
+    assert "UNCHANGED" in out and "DATA REJECTED" in out
+    assert err == "tfxp run: unchanged since run r1, whose outcome stands: data rejected " \
+                  "(see its summary above)\n"
+    assert _print_unchanged(Previous("r2", "pushed", 0, "BLESSED", None)) == 0
+    assert capsys.readouterr().err == ""
