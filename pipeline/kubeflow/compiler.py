@@ -160,13 +160,14 @@ def _stand_in_resolvers(tfx_pipeline: Any) -> None:
     )
 
     from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
+    from pipeline.kubeflow import tfx_internals
 
     for node in tfx_pipeline.components:
         if (isinstance(node, resolver.Resolver) and node.exec_properties.get(
                 resolver.RESOLVER_STRATEGY_CLASS) in (ServedModelStrategy,
                                                       ServedStatisticsStrategy)):
             # Resolver has no setter; its strategy is what the step builder reads.
-            node._strategy_class = LatestArtifactStrategy
+            tfx_internals.set_resolver_strategy(node, LatestArtifactStrategy)
 
 
 def _check_resolvers(tfx_pipeline: Any) -> None:

@@ -147,12 +147,16 @@ def keep_driver_output(output_file: str, driver_output: dict) -> None:
 
 def _run_driver(args: list[str]) -> None:
     from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver
-    driver.main(driver._parse_flags(args))  # noqa: SLF001
+
+    from pipeline.kubeflow.tfx_internals import parse_driver_flags
+    driver.main(parse_driver_flags(args))
 
 
 def _run_executor(args: list[str]) -> None:
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as executor
-    executor.main(executor._parse_flags(args))  # noqa: SLF001
+
+    from pipeline.kubeflow.tfx_internals import parse_executor_flags
+    executor.main(parse_executor_flags(args))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
