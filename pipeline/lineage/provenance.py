@@ -17,37 +17,23 @@ task read it.  `run_facts` reads either.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
 from typing import TYPE_CHECKING, Any, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.facts import PREFIX, data_digest, git_commit, project_version
+import pipeline.facts
+from pipeline.facts import PREFIX
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from pipeline.lineage.store import Store
 
 def run_provenance(cfg: "PipelineConfig", data_path: Optional[str] = None) -> dict[str, Any]:
-    """The facts about code, config and data that TFX itself does not record."""
-    from tfx import version as tfx_version
-
+    """The run's facts (`pipeline.facts.gather`) and the config file's directory."""
     data = cfg.resolve(data_path or cfg.data.path)
-    config = cfg.model_dump(mode="json", by_alias=True)
-    config_json = json.dumps(config, sort_keys=True)
-    return {
-        "project_version": project_version(),
-        "git_commit": git_commit() or "unknown",
-        "tfx_version": tfx_version.__version__,
-        "python_version": platform.python_version(),
-        "config": config_json,
-        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
-        "config_dir": cfg.base_dir,
-        "data_path": data,
-        "data_digest": data_digest(data) or "",
-    }
+    config_json = json.dumps(cfg.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return {**pipeline.facts.gather(config_json, data), "config_dir": cfg.base_dir}
 
 
 def record_run(store: "Store", run_id: str, facts: dict[str, Any]) -> bool:
@@ -85,8 +71,3 @@ def run_facts(store: "Store", context: metadata_store_pb2.Context) -> dict[str, 
                     if found:
                         return found
     return {}
-
-
-def artifact_metadata(facts: dict[str, Any]) -> dict[str, str]:
-    """Facts as an ExecutorOutput's artifact metadata (what KFP keeps of them)."""
-    return {PREFIX + k: str(v) for k, v in facts.items()}
