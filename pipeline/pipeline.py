@@ -204,68 +204,15 @@ def create_pipeline(
     # Checks that must pass before Transform may run.
     gates: list = [data_gate]
 
-    drift_nodes: list = []
-    if cfg.drift_check.enabled:
-        # The statistics of the data that trained the model now served (none
-        # on a first run, or when they are this run's own statistics).
-        drift_baseline = Resolver(
-            strategy_class=ServedStatisticsStrategy,
-            pushed_model=Channel(type=standard_artifacts.PushedModel),
-            statistics=Channel(type=standard_artifacts.ExampleStatistics),
-            current=statistics_gen.outputs["statistics"],
-        ).with_id("drift_baseline_resolver")
-        drift_check = DriftCheck(
-            statistics=statistics_gen.outputs["statistics"],
-            schema=schema.outputs["schema"],
-            baseline_statistics=drift_baseline.outputs["statistics"],
-            thresholds=json.dumps(cfg.drift_check.thresholds, sort_keys=True),
-            action=cfg.drift_check.action,
-            split=cfg.drift_check.split)
-        # Schema anomalies are reported first; drift is judged on valid data.
-        drift_check.add_upstream_node(data_gate)
-        drift_nodes = [drift_baseline, drift_check]
-        gates.append(drift_check)
+    drift_nodes = drift_components(cfg, statistics_gen, schema, data_gate)
+    gates += drift_nodes[-1:]  # the DriftCheck, when there is one
 
-    transform = Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        # Features and label: what preprocessing_fn reads. Not `training`, so a
-        # Trainer setting leaves Transform's cache key, and its result, alone.
-        custom_config={k: v for k, v in custom_config.items() if k != "training"},
-        # StatisticsGen already describes the raw data; Transform's own pre-
-        # and post-transform statistics would add a second full pass.
-        disable_statistics=True,
-        # The analyzer cache pays where a run feeds the last one's back in over
-        # span-partitioned data; nothing here does, and writing it was a third
-        # of Transform's time (35 s to 25 s on the taxi data).
-        disable_analyzer_cache=True,
-        # Transform analyzes; the Trainer (and Tuner) apply its graph to the raw
-        # examples as they read them (models.model.input_fn). A materialized copy
-        # would transform and write every row, where training reads
-        # train_steps x batch_size of them.
-        materialize=False)
+    transform = transform_component(example_gen, schema, custom_config)
     for gate in gates:
         transform.add_upstream_node(gate)
 
-    tuning_nodes: list = []
-    hyperparameters = None
-    if cfg.tuning.enabled:
-        # A search over the training keys; the Trainer trains with the best trial.
-        tuner = Tuner(
-            tuner_fn=TUNER_FN,
-            examples=example_gen.outputs["examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(num_steps=cfg.tuning.train_steps),
-            eval_args=trainer_pb2.EvalArgs(num_steps=cfg.tuning.eval_steps),
-            custom_config={**custom_config,
-                           TUNING_KEY: cfg.tuning.model_dump(mode="json"),
-                           # Each trial is judged by the bounds of the push gate.
-                           GATE_KEY: [t.model_dump(mode="json")
-                                      for t in cfg.evaluation.thresholds]})
-        tuning_nodes = [tuner]
-        hyperparameters = tuner.outputs["best_hyperparameters"]
+    tuning_nodes = tuner_components(cfg, example_gen, transform, schema, custom_config)
+    hyperparameters = tuning_nodes[0].outputs["best_hyperparameters"] if tuning_nodes else None
 
     trainer = Trainer(
         run_fn=RUN_FN,
@@ -286,16 +233,9 @@ def create_pipeline(
         candidate=trainer.outputs["model"],
     ).with_id("served_model_resolver")
 
-    eval_examples = example_gen.outputs["examples"]
-    sample_nodes: list = []
-    if cfg.evaluation.sample_above is not None:
-        eval_sample = EvalSample(
-            examples=example_gen.outputs["examples"],
-            slices=json.dumps(cfg.evaluation.slices),
-            above=cfg.evaluation.sample_above,
-            weight_feature=SAMPLE_WEIGHT)
-        sample_nodes = [eval_sample]
-        eval_examples = eval_sample.outputs["sample"]
+    sample_nodes = eval_sample_components(cfg, example_gen)
+    eval_examples = (sample_nodes[0].outputs["sample"] if sample_nodes
+                     else example_gen.outputs["examples"])
 
     evaluator = Evaluator(
         examples=eval_examples,
@@ -305,26 +245,57 @@ def create_pipeline(
                                 sources.num_label_classes),
         module_path=EXTRACTORS)
 
-    serving_nodes: list = []
-    infra_blessing = None
-    if cfg.serving_check.enabled:
-        # Called as TF Serving is called; the defaults for the signature name
-        # and its input/output keys are those of models/signatures.py.
-        sc = cfg.serving_check
-        serving_check = ServingCheck(
-            model=trainer.outputs["model"],
-            examples=example_gen.outputs["examples"],
-            label_column=cfg.label.column,
-            task=cfg.label.task,
-            split="eval",
-            batch_size=sc.batch_size,
-            repeats=sc.repeats,
-            max_p50_ms_single=sc.max_p50_ms_single,
-            max_p50_ms_batch=sc.max_p50_ms_batch)
-        serving_nodes = [serving_check]
-        infra_blessing = serving_check.outputs["blessing"]
+    serving_nodes = serving_check_components(cfg, trainer, example_gen)
+    infra_blessing = serving_nodes[0].outputs["blessing"] if serving_nodes else None
 
-    pusher = AtomicPusher(
+    pusher = pusher_component(cfg, serving_dir, sources, trainer, evaluator, infra_blessing,
+                              statistics_gen, schema, example_gen)
+
+    tfx_pipeline = Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, inferred_schema, schema,
+                    example_validator, data_gate, *drift_nodes, transform, *tuning_nodes, trainer,
+                    baseline, *sample_nodes, evaluator, *serving_nodes, pusher],
+        enable_cache=cfg.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=pipeline_beam_args(cfg, beam_args))
+    add_code_digests(with_step_args(tfx_pipeline, step_beam_args))
+    return tfx_pipeline
+
+
+# --------------------------------------------------------------------------- nodes
+
+def transform_component(example_gen: CsvIngest, schema: ImportSchemaGen,
+                        custom_config: dict) -> Transform:
+    """Transform: analyzes the train split; the Trainer applies its graph as it reads."""
+    return Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        # Features and label: what preprocessing_fn reads. Not `training`, so a
+        # Trainer setting leaves Transform's cache key, and its result, alone.
+        custom_config={k: v for k, v in custom_config.items() if k != "training"},
+        # StatisticsGen already describes the raw data; Transform's own pre-
+        # and post-transform statistics would add a second full pass.
+        disable_statistics=True,
+        # The analyzer cache pays where a run feeds the last one's back in over
+        # span-partitioned data; nothing here does, and writing it was a third
+        # of Transform's time (35 s to 25 s on the taxi data).
+        disable_analyzer_cache=True,
+        # Transform analyzes; the Trainer (and Tuner) apply its graph to the raw
+        # examples as they read them (models.model.input_fn). A materialized copy
+        # would transform and write every row, where training reads
+        # train_steps x batch_size of them.
+        materialize=False)
+
+
+def pusher_component(cfg: PipelineConfig, serving_dir: str, sources: Sources, trainer: Trainer,
+                     evaluator: Evaluator, infra_blessing: Optional[Channel],
+                     statistics_gen: StatisticsGen, schema: ImportSchemaGen,
+                     example_gen: CsvIngest) -> AtomicPusher:
+    """The atomic push of a blessed model, its card and training statistics beside it."""
+    return AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
@@ -343,17 +314,81 @@ def create_pipeline(
                        "keep_versions": cfg.serving.keep_versions},
     ).with_id("Pusher")
 
-    tfx_pipeline = Pipeline(
-        pipeline_name=cfg.pipeline_name,
-        pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, inferred_schema, schema,
-                    example_validator, data_gate, *drift_nodes, transform, *tuning_nodes, trainer,
-                    baseline, *sample_nodes, evaluator, *serving_nodes, pusher],
-        enable_cache=cfg.enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=pipeline_beam_args(cfg, beam_args))
-    add_code_digests(with_step_args(tfx_pipeline, step_beam_args))
-    return tfx_pipeline
+
+# --------------------------------------------------------------------------- optional branches
+# Each returns the nodes it adds (none when switched off), in DAG order.
+
+def drift_components(cfg: PipelineConfig, statistics_gen: StatisticsGen,
+                     schema: ImportSchemaGen, data_gate: DataGate) -> list:
+    """The drift check against the statistics that trained the model now served
+    (none on a first run, or when they are this run's own statistics)."""
+    if not cfg.drift_check.enabled:
+        return []
+    drift_baseline = Resolver(
+        strategy_class=ServedStatisticsStrategy,
+        pushed_model=Channel(type=standard_artifacts.PushedModel),
+        statistics=Channel(type=standard_artifacts.ExampleStatistics),
+        current=statistics_gen.outputs["statistics"],
+    ).with_id("drift_baseline_resolver")
+    drift_check = DriftCheck(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema.outputs["schema"],
+        baseline_statistics=drift_baseline.outputs["statistics"],
+        thresholds=json.dumps(cfg.drift_check.thresholds, sort_keys=True),
+        action=cfg.drift_check.action,
+        split=cfg.drift_check.split)
+    # Schema anomalies are reported first; drift is judged on valid data.
+    drift_check.add_upstream_node(data_gate)
+    return [drift_baseline, drift_check]
+
+
+def tuner_components(cfg: PipelineConfig, example_gen: CsvIngest, transform: Transform,
+                     schema: ImportSchemaGen, custom_config: dict) -> list:
+    """A search over the training keys; the Trainer trains with the best trial."""
+    if not cfg.tuning.enabled:
+        return []
+    return [Tuner(
+        tuner_fn=TUNER_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(num_steps=cfg.tuning.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=cfg.tuning.eval_steps),
+        custom_config={**custom_config,
+                       TUNING_KEY: cfg.tuning.model_dump(mode="json"),
+                       # Each trial is judged by the bounds of the push gate.
+                       GATE_KEY: [t.model_dump(mode="json")
+                                  for t in cfg.evaluation.thresholds]})]
+
+
+def eval_sample_components(cfg: PipelineConfig, example_gen: CsvIngest) -> list:
+    """Large slices sampled for the Evaluator (`evaluation.sample_above`)."""
+    if cfg.evaluation.sample_above is None:
+        return []
+    return [EvalSample(
+        examples=example_gen.outputs["examples"],
+        slices=json.dumps(cfg.evaluation.slices),
+        above=cfg.evaluation.sample_above,
+        weight_feature=SAMPLE_WEIGHT)]
+
+
+def serving_check_components(cfg: PipelineConfig, trainer: Trainer,
+                             example_gen: CsvIngest) -> list:
+    """The model called as TF Serving calls it; the defaults for the signature name
+    and its input/output keys are those of models/signatures.py."""
+    if not cfg.serving_check.enabled:
+        return []
+    sc = cfg.serving_check
+    return [ServingCheck(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        label_column=cfg.label.column,
+        task=cfg.label.task,
+        split="eval",
+        batch_size=sc.batch_size,
+        repeats=sc.repeats,
+        max_p50_ms_single=sc.max_p50_ms_single,
+        max_p50_ms_batch=sc.max_p50_ms_batch)]
 
 
 def version_facts(cfg: PipelineConfig, data_path: Optional[str] = None) -> str:
