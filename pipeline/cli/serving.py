@@ -152,7 +152,7 @@ def _served_note(v) -> str:
         return "not served (a push that died before its models.config; the next push " \
                "removes it)"
     if not v.served and not v.run_id:
-        return "not served (no push recorded; the next push may replace it)"
+        return "not served (no push recorded; retention may remove it)"
     return "" if v.served else "not served"
 
 

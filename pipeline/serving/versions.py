@@ -4,8 +4,10 @@ What is served, and under which labels, is read by the one reader of served
 state (`components.atomic_pusher.served_state`: `models.config` and the
 version directories); a version's metrics and run come from ML Metadata (the
 PushedModel whose `pushed_version` it is, and that run's Evaluator output).
-A version directory that `models.config` does not serve and no push recorded
-is listed as not served: the next push may replace it.
+A version directory that `models.config` does not serve is listed as not
+served: one a push renamed into place and died before its config is removed by
+the next push; any other (no push recorded, or taken out of service) is kept
+until retention removes it.
 
 `promote` and `rollback` take the Pusher's lock and rebuild `models.config`
 from the versions on disk: a label pointing at a deleted version is dropped,

@@ -253,6 +253,6 @@ def test_versions_shows_a_version_nothing_serves_and_no_push_recorded(pushed_roo
     assert main(["versions", "--root", root]) == 0
     out = capsys.readouterr().out
     [line] = [x for x in out.splitlines() if x.strip().startswith("300")]
-    assert "not served (no push recorded; the next push may replace it)" in line
+    assert "not served (no push recorded; retention may remove it)" in line
     [line] = [x for x in out.splitlines() if x.strip().startswith("200")]
     assert "canary" in line and "not served" not in line
