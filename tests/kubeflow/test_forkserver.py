@@ -85,3 +85,30 @@ def test_a_failed_task_brings_its_exception_back(tmp_path, monkeypatch):
     assert error.problems == [("train", "payment_type", "unexpected value")]
     assert "Traceback" in (tmp_path / "log.txt").read_text()
     assert load_error(str(tmp_path / "nothing.pickle")) is None
+
+
+def test_a_cold_task_brings_its_error_back_as_a_forked_one_does(tmp_path, monkeypatch):
+    """`tfxp rehearse --no-fork`: the same task run from cold through
+    `cold_command` saves the same exception, so the rehearsal answers alike."""
+    import subprocess
+
+    from pipeline.kubeflow.forkserver import cold_command
+    (tmp_path / "tfxp_test_errors.py").write_text(ERRORS)
+    (tmp_path / "tfxp_test_preloaded.py").write_text("IMPORTS = 1\n")
+    (tmp_path / "tfxp_test_task.py").write_text(TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))  # to unpickle the task's error class here
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO_ROOT}")
+    error = str(tmp_path / "error.pickle")
+    with open(tmp_path / "log.txt", "w") as log:
+        code = subprocess.call(cold_command(sys.executable, "tfxp_test_task", ["refuse"], error),
+                               cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    assert code == 1
+    refused = load_error(error)
+    assert type(refused).__name__ == "Refused"
+    assert refused.problems == [("train", "payment_type", "unexpected value")]
+    assert "Traceback" in (tmp_path / "log.txt").read_text()  # the task's log, as forked
+    # A task that exits with a status passes it on, and saves no error.
+    os.remove(error)
+    assert subprocess.call(cold_command(sys.executable, "tfxp_test_task", ["4"], error),
+                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL) == 4
+    assert load_error(error) is None
