@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Optional
 
-from pipeline.errors import ConfigError
+from pipeline.errors import StateError
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -120,8 +120,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     curated_path = cfg.schema_path
     output = os.path.abspath(args.output) if args.output else None
     if output and os.path.exists(output):
-        raise ConfigError(f"{output} exists; the draft never overwrites a schema "
-                          f"(remove it or choose another --output)")
+        raise StateError(f"{output} exists; the draft never overwrites a schema "
+                         f"(remove it or choose another --output)")
     if output:
         from pipeline.local.writable import require_writable
         require_writable([("--output", output, False)])

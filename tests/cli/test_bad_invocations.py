@@ -30,6 +30,8 @@ CASES = [
     ("run --config {s}/missing.yaml", 1, "config file not found"),
     ("run --root {s}/r --data {s}/missing.csv", 1, "data path not found"),
     ("schema --output {s}/a_file --root {s}/r", 1, "never overwrites"),
+    # What is on disk refuses it, not the configuration.
+    ("schema --output {s}/a_file --root {s}/r", 1, "tfxp schema: cannot do that: "),
     ("submit {s}/missing.yaml", 1, "no such spec"),
     ("submit {s}/a_dir", 1, "a directory, not a compiled spec"),
     ("submit {s}/binary.bin", 1, "not a text file in UTF-8"),
