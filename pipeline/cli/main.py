@@ -40,7 +40,10 @@ def _quiet(verbose: bool) -> Iterator[None]:
         logging.basicConfig(level=logging.INFO)
         logging.getLogger().setLevel(logging.INFO)
     else:
+        # Also for the Beam worker processes a large run starts (their Python
+        # logs reach this process through Beam's logging service, disabled below).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")
         warnings.filterwarnings("ignore")
         logging.basicConfig(level=logging.ERROR)
         # Every record of every logger, whatever level a library sets its own to
