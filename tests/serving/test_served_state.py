@@ -8,6 +8,7 @@ import os
 import shutil
 
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components.atomic_pusher import executor as pusher
 from components.atomic_pusher import model_config, served_state
@@ -37,7 +38,9 @@ class Root:
         stats.uri = str(self.tmp / f"stats-{stats.id}")
         os.makedirs(os.path.join(stats.uri, "Split-train"))
         with open(os.path.join(stats.uri, "Split-train", "FeatureStats.pb"), "wb") as f:
-            f.write(b"stats of %d" % stats.id)
+            f.write(statistics_pb2.DatasetFeatureStatisticsList(datasets=[
+                statistics_pb2.DatasetFeatureStatistics(name=str(stats.id))]
+            ).SerializeToString())
         return model, stats
 
     def push(self, model, stats) -> str:
@@ -68,7 +71,8 @@ class Root:
         stats_id = None
         if not stats.get(entrypoint.NO_ARTIFACT):
             with open(out / "stats" / "Split-train" / "FeatureStats.pb", "rb") as f:
-                stats_id = int(f.read().split()[-1])
+                stats_id = int(statistics_pb2.DatasetFeatureStatisticsList.FromString(
+                    f.read()).datasets[0].name)
         return model_version, stats_id
 
     def both(self, candidate, current) -> tuple:

@@ -36,6 +36,7 @@ from components.atomic_pusher.served_state import STATISTICS_DIR
 from pipeline.kubeflow.container.baseline import no_baseline, run_task, served_baseline
 
 SPLIT_PREFIX = "Split-"  # TFX's split directories
+STATS_FILE = "FeatureStats.pb"  # one split's statistics, as StatisticsGen writes them
 
 
 class NoTrainingStatistics(RuntimeError):
@@ -62,6 +63,26 @@ def same_statistics(a: str, b: str) -> bool:
     return not mismatch and not errors
 
 
+def check_statistics(source: str, version: int) -> None:
+    """Each split's statistics beside the version parse as TFDV's, or the task fails
+    naming the file (not the DriftCheck, later, with a protobuf traceback)."""
+    from google.protobuf.message import DecodeError
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    for name in sorted(os.listdir(source)):
+        path = os.path.join(source, name, STATS_FILE)
+        if not name.startswith(SPLIT_PREFIX) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+        except (OSError, DecodeError) as e:
+            raise NoTrainingStatistics(
+                f"{path}: the training statistics of the served version {version} cannot be "
+                f"read ({e}); push a new version (drift_check.action: warn) or switch the "
+                f"drift check off") from None
+
+
 def resolve_baseline(current_dir: str, serving_dir: str, output_dir: str) -> dict:
     """Copies the baseline statistics into `output_dir`; returns the artifact's metadata."""
     version = served_baseline(serving_dir)
@@ -75,6 +96,7 @@ def resolve_baseline(current_dir: str, serving_dir: str, output_dir: str) -> dic
             f"no training statistics beside it ({STATISTICS_DIR}); push once with this "
             f"version of the pipeline (drift_check.action: warn) or switch the drift "
             f"check off")
+    check_statistics(source, version)
     if same_statistics(source, current_dir):
         return no_baseline(output_dir, f"the served version {version} was trained on this "
                                        f"very data: nothing to compare with")
