@@ -145,11 +145,12 @@ def summary_markdown(info: Any, evaluation: Any) -> str:
     """The run in a few lines of Markdown: what the model card says of a run that
     published nothing (status, blessing, failed thresholds, overall metrics)."""
     from pipeline.lineage.results import fmt_metric, table_columns
+    from pipeline.lineage.store import FAILED, NOT_RUN
 
     lines = [f"# Run {info.run_id} of {info.pipeline}", "",
              f"Status: **{info.status}**. Nothing was pushed."]
     if evaluation is None:
-        stopped = [n.node_id for n in info.nodes if n.state in ("failed", "not run")]
+        stopped = [n.node_id for n in info.nodes if n.state in (FAILED, NOT_RUN)]
         lines.append("No evaluation" + (f": the run stopped at {stopped[0]}." if stopped
                                         else "."))
         return "\n".join(lines) + "\n"

@@ -80,3 +80,29 @@ def test_overall_metrics_are_the_whole_splits_finite_numbers():
     metrics = {(): {"auc": 0.93, "calibration": float("nan"), "example_count": 1588.0},
                (("payment_type", "Cash"),): {"auc": 0.6}}
     assert report_task.overall_metrics(metrics) == {"auc": 0.93, "example_count": 1588.0}
+
+
+def test_the_summary_of_a_run_that_pushed_nothing():
+    """What the card output holds when no version was pushed: why, in Markdown."""
+    from pipeline.lineage.results import Evaluation
+    from pipeline.lineage.runs import NodeRun, RunInfo
+
+    info = RunInfo("run-1", "chicago-taxi", 1, "2026-12-05T07:00:00", 60.0,
+                   [NodeRun("Evaluator", "executed"), NodeRun("Pusher", "executed")],
+                   blessed=False)
+    evaluation = Evaluation(
+        metrics={(): {"auc": 0.61, "binary_accuracy": 0.7, "example_count": 1588.0}},
+        blessed=False, failures=["auc on overall: 0.61 (lower bound 0.9)"])
+    text = report_task.summary_markdown(info, evaluation)
+    assert text.startswith("# Run run-1 of chicago-taxi\n")
+    assert "Status: **not blessed**. Nothing was pushed." in text
+    assert "Model: NOT BLESSED." in text
+    assert "- auc on overall: 0.61 (lower bound 0.9)" in text
+    header, rule, row = text.strip().splitlines()[-3:]
+    assert header.startswith("| n | AUC") and rule.startswith("|---|")
+    assert "0.610" in row and "1588" in row
+    # A run that stopped before the evaluation names where.
+    stopped = RunInfo("run-2", "chicago-taxi", 2, "2026-12-05T07:00:00", 9.0,
+                      [NodeRun("DataGate", "failed"), NodeRun("Transform", "not run")])
+    assert "No evaluation: the run stopped at DataGate." in report_task.summary_markdown(
+        stopped, None)
