@@ -101,3 +101,22 @@ def test_a_new_span_changes_the_key(tmp_path, setup):
     (tmp_path / "spans" / "span-2.csv").write_text("a,b\n3,4\n")
     assert len(spans.data_files()) == 2
     assert unchanged.inputs_key(spans, spans.data_files()) != before
+
+
+def test_a_label_moved_or_a_damaged_models_config_is_noticed(setup):
+    """What is served is read by the one reader of served state (models.config)."""
+    from components.atomic_pusher import model_config
+
+    cfg, layout, data, _ = setup
+    key = inputs_of(cfg, data)
+    for v in (1, 2):
+        os.makedirs(os.path.join(layout.serving, str(v)))
+        model_config.after_push(cfg.serving.model_name, layout.serving, v)
+    unchanged.record(layout, key, unchanged.Previous(RUN_ID, "pushed", 0, "s", None))
+    assert unchanged.lookup(layout, key) is not None
+    model_config.write(cfg.serving.model_name, layout.serving, {"stable": 2}, [1, 2])
+    assert unchanged.lookup(layout, key) is None
+    unchanged.record(layout, key, unchanged.Previous(RUN_ID, "pushed", 0, "s", None))
+    with open(model_config.config_path(layout.serving), "a") as f:
+        f.write("garbage {{{\n")
+    assert unchanged.lookup(layout, key) is None
