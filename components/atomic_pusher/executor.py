@@ -135,12 +135,6 @@ def allocate_staging(base_directory: str) -> tuple[str, str]:
         version += 1
 
 
-def already_serving(model_path: str, base_directory: str) -> Optional[str]:
-    """The version models.config serves that is this very model, if any."""
-    found = served_state.read(base_directory).serving(model_path)
-    return None if found is None else str(found)
-
-
 def _model_name(base_directory: str, model_name: Optional[str]) -> str:
     return model_name or os.path.basename(os.path.normpath(base_directory))
 

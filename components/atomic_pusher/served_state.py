@@ -53,6 +53,7 @@ class Problem:
     path: str
     problem: str
     repair: str
+    dangling: bool = False  # a label pointing at a version not on disk (the file parses)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}; {self.repair}"
@@ -165,27 +166,18 @@ class ServedState:
         """The labels that point at a version on disk."""
         return {k: v for k, v in self.labels.items() if v in self.on_disk}
 
-    @property
-    def model_names(self) -> list[str]:
-        return [m.name for m in self.config.model_config_list.config] if self.config else []
-
     def labels_of(self, version: int) -> list[str]:
         return [name for name, v in self.labels.items() if v == int(version)]
 
     def unreadable(self) -> list[Problem]:
         """Files that do not parse (a label's dangling is not among them)."""
-        return [p for p in self.problems if not p.problem.startswith("label ")]
+        return [p for p in self.problems if not p.dangling]
 
     def require_readable(self) -> None:
         """Raises ServedStateError for the first file that does not parse."""
         bad = self.unreadable()
         if bad:
             raise ServedStateError(str(bad[0]))
-
-    def require_sound(self) -> None:
-        """Raises ServedStateError for the first problem, dangling labels included."""
-        if self.problems:
-            raise ServedStateError(str(self.problems[0]))
 
     def version_path(self, version: int) -> str:
         return os.path.join(self.base_path, str(int(version)))
@@ -257,7 +249,8 @@ def read(base_path: str) -> ServedState:
             if version not in present:
                 problems.append(Problem(
                     path, f"label {name!r} points at version {version}, which is not on disk",
-                    f"`tfxp promote VERSION --label {name}` points it at a version that is"))
+                    f"`tfxp promote VERSION --label {name}` points it at a version that is",
+                    dangling=True))
 
     hpath = history_path(base_path)
     htext, unreadable = _read_text(hpath)
