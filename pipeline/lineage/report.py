@@ -52,7 +52,7 @@ def feature_chart(feature: "statistics_pb2.FeatureNameStatistics") -> str:
         hist = next((h for h in feature.num_stats.histograms if h.type == h.STANDARD), None)
         if hist is None or not hist.buckets:
             return ""
-        labels = [f"{b.low_value:.3g}..{b.high_value:.3g}" for b in hist.buckets]
+        labels = [f"{fmt_stat(b.low_value)}..{fmt_stat(b.high_value)}" for b in hist.buckets]
         # TFDV spreads a value over the buckets it touches: counts come out
         # fractional, and are shown whole.
         return bar_chart(labels, [round(b.sample_count) for b in hist.buckets],

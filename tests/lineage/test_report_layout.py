@@ -31,6 +31,9 @@ def test_counts_and_statistics_have_no_scientific_notation_or_fractions():
     chart = feature_chart(numeric_feature())
     assert ">36<" in chart and ">3,571<" in chart
     assert "35.7" not in chart and "e+" not in chart
+    tract = numeric_feature()
+    tract.num_stats.histograms[0].buckets[0].low_value = 17031081500.0
+    assert ">17,031,081,500..10<" in feature_chart(tract)
 
 
 @pytest.mark.e2e
