@@ -92,7 +92,9 @@ class Outcome:
         it has the detail, `-v` the component's traceback."""
         room = REASON_CHARS - 40
         if self.status == "data_rejected":
-            return DataRejected(f"{len(self.anomalies)} anomalies against the schema: " + _joined(
+            count = len(self.anomalies)
+            return DataRejected(f"{count} anomal{'y' if count == 1 else 'ies'} against the "
+                                f"schema: " + _joined(
                 [f"[{split}] {feature}" for split, feature, _ in self.anomalies], room))
         if self.status == "data_drift":
             return DataRejected("drift from the data that trained the served model: "
@@ -107,7 +109,7 @@ class Outcome:
         if self.status == "error":
             failed = self.run.failed_node
             where = failed.node_id if failed else "the run"
-            error = TfxpError(f"{where} failed: {self.reason}")
+            error = TfxpError(f"{where} failed: {one_line(self.error, room)}")
             error.__cause__ = self.error
             return error
         return None
