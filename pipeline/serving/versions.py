@@ -190,6 +190,10 @@ def rollback(model_name: str, base_path: str) -> Relabelled:
         last = len(history) - 1 - history[::-1].index(current) if current in history \
             else len(history)
         earlier = [i for i in range(last) if history[i] != current]
+        if not earlier and current not in state.on_disk:
+            raise StateError(f"{state.config_path}: stable points at version {current}, "
+                             f"which is not on disk, and no earlier stable version is; "
+                             f"`tfxp promote VERSION` sets stable")
         if not earlier:
             raise StateError(f"version {current} is the first stable version under "
                              f"{base_path} ({served_state.history_path(base_path)}); there "

@@ -256,3 +256,17 @@ def test_versions_shows_a_version_nothing_serves_and_no_push_recorded(pushed_roo
     assert "not served (no push recorded; retention may remove it)" in line
     [line] = [x for x in out.splitlines() if x.strip().startswith("200")]
     assert "canary" in line and "not served" not in line
+
+
+def test_rollback_with_a_stable_label_pointing_at_a_deleted_version(pushed_root, capsys):
+    root, base = pushed_root
+    assert main(["promote", "200", "--root", root]) == 0
+    capsys.readouterr()
+    os.rmdir(os.path.join(base, "200"))  # the stable version's directory deleted by hand
+    assert main(["rollback", "--root", root]) == 0  # back to the stable before it, on disk
+    assert "stable rolled back from 200 to 100" in capsys.readouterr().out
+    assert served(base) == ({"stable": 100}, [100])
+    os.rmdir(os.path.join(base, "100"))
+    assert main(["rollback", "--root", root]) == 1
+    assert "stable points at version 100, which is not on disk" in one_line(
+        capsys.readouterr().err)
