@@ -194,13 +194,7 @@ def create_pipeline(
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema.outputs["schema"])
-    label = cfg.label
-    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
-                         statistics=statistics_gen.outputs["statistics"],
-                         # A label needs its classes in every split.
-                         label=label_rule(label.column, label.task, label.threshold,
-                                          label.relative_to, label.positive,
-                                          sources.num_label_classes))
+    data_gate = data_gate_component(cfg, sources, example_validator, statistics_gen)
     # Checks that must pass before Transform may run.
     gates: list = [data_gate]
 
@@ -224,14 +218,7 @@ def create_pipeline(
         eval_args=trainer_pb2.EvalArgs(num_steps=cfg.training.eval_steps),
         custom_config=custom_config)
 
-    # The model now served, unless it is the candidate itself: an unchanged
-    # re-run then has the inputs of the run that pushed, and is cached.
-    baseline = Resolver(
-        strategy_class=ServedModelStrategy,
-        pushed_model=Channel(type=standard_artifacts.PushedModel),
-        model=Channel(type=standard_artifacts.Model),
-        candidate=trainer.outputs["model"],
-    ).with_id("served_model_resolver")
+    baseline = served_model_baseline(trainer)
 
     sample_nodes = eval_sample_components(cfg, example_gen)
     eval_examples = (sample_nodes[0].outputs["sample"] if sample_nodes
@@ -265,6 +252,31 @@ def create_pipeline(
 
 
 # --------------------------------------------------------------------------- nodes
+
+def data_gate_component(cfg: PipelineConfig, sources: Sources,
+                        example_validator: ExampleValidator,
+                        statistics_gen: StatisticsGen) -> DataGate:
+    """Stops the run on anomalies against the curated schema, or a label that lacks
+    its classes in a split."""
+    label = cfg.label
+    return DataGate(anomalies=example_validator.outputs["anomalies"],
+                    statistics=statistics_gen.outputs["statistics"],
+                    # A label needs its classes in every split.
+                    label=label_rule(label.column, label.task, label.threshold,
+                                     label.relative_to, label.positive,
+                                     sources.num_label_classes))
+
+
+def served_model_baseline(trainer: Trainer) -> Resolver:
+    """The model now served, unless it is the candidate itself: an unchanged
+    re-run then has the inputs of the run that pushed, and is cached."""
+    return Resolver(
+        strategy_class=ServedModelStrategy,
+        pushed_model=Channel(type=standard_artifacts.PushedModel),
+        model=Channel(type=standard_artifacts.Model),
+        candidate=trainer.outputs["model"],
+    ).with_id("served_model_resolver")
+
 
 def transform_component(example_gen: CsvIngest, schema: ImportSchemaGen,
                         custom_config: dict) -> Transform:
