@@ -63,14 +63,33 @@ def served_version(paths) -> str:
     return max((v for v in os.listdir(paths.serving) if v.isdigit()), key=int)
 
 
-def copy_root(root: str, target: str) -> str:
-    """A copy of a run root whose store names the copy's files (every artifact
-    URI and string property under `root` rewritten to `target`), for a test that
-    moves or deletes artifacts without touching the shared root."""
-    shutil.copytree(root, target, symlinks=True)
+def copy_root(root: str, target: str, own_artifacts: bool = True) -> str:
+    """A copy of a run root, for a test that changes a root without touching the
+    shared one: its records (models.config, the JSON files) name the copy.
+
+    With `own_artifacts`, the store names the copy's artifacts too (every URI
+    and string property under `root` rewritten), for a test that moves or
+    deletes them. Without, the store is left byte for byte: TFX's cache key
+    hashes the input artifacts, URIs included, so a run on the copy is served
+    from cache as on the original; it reads the original's artifacts and
+    writes its own under the copy."""
+    shutil.copytree(root, target, symlinks=True, ignore=shutil.ignore_patterns("run.lock"))
+    old, new = os.path.join(root, ""), os.path.join(target, "")
+    for directory, _, files in os.walk(target):
+        if os.path.relpath(directory, target).split(os.sep)[0] == "pipeline":
+            continue  # artifacts: the store names them
+        for name in files:
+            if name.endswith((".json", ".config")):
+                path = os.path.join(directory, name)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                if old in text:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(text.replace(old, new))
+    if not own_artifacts:
+        return target
     store = open_store(sqlite_connection(os.path.join(target, "metadata.sqlite"),
                                          must_exist=True))
-    old, new = os.path.join(root, ""), os.path.join(target, "")
     changed = []
     for artifact in store.get_artifacts():
         before = artifact.SerializeToString()

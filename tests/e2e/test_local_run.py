@@ -1,8 +1,9 @@
 """The real pipeline, end to end with the local Beam runner, on a
-deterministic sample of the shipped taxi CSV.  One root is shared: two runs
-started together (one pushes, the other waits for it and finds everything
-cached), cached re-runs, rejected data, an unblessed model, an edit of the
-model code in a copy of the project, killed mid-Transform and resumed."""
+deterministic sample of the shipped taxi CSV.  One root holds the first
+run: two runs started together (one pushes, the other waits for it and finds
+everything cached), then cached re-runs.  Each test that changes what a root
+holds (rejected data, an unblessed model, an edit of the model code killed
+mid-Transform and resumed) runs on its own copy of that root."""
 import hashlib
 import json
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli.main import main
 from pipeline.config import load_config
 from pipeline.errors import ExitCode
 from pipeline.layout import RunLayout
@@ -32,6 +32,7 @@ from pipeline.lineage.store import (
 from pipeline.local.lock import holder, run_lock
 from pipeline.local.run import run_pipeline
 from tests.datasets import drop_column, taxi_sample, text_in_numeric_column, unseen_category
+from tests.lineage_runs import copy_root
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ NODES = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "Exam
          "DataGate", "Transform", "Trainer", "served_model_resolver", "Evaluator",
          "Pusher", "drift_baseline_resolver", "DriftCheck", "ServingCheck"}
 RESOLVERS = {"served_model_resolver", "drift_baseline_resolver"}
+# How long a step may take before a test calls it hung (a bound, not a speed check).
+HANG_SECONDS = 600
 
 
 def served_versions(paths: RunLayout) -> dict[str, str]:
@@ -118,15 +121,17 @@ def test_a_concurrent_run_waits_then_publishes_nothing(first_run):
     assert len(served_versions(paths)) == 1
 
 
-def test_no_wait_refuses_a_busy_root_at_once(cfg, sample, root, first_run, capsys):
+def test_no_wait_refuses_a_busy_root_at_once(cfg, sample, root, first_run):
     paths = first_run[2]
     with run_lock(paths.lock, "a run holding the root"):
-        started = time.monotonic()
-        code = main(["run", "--root", root, "--data", sample, "--no-wait"])
-        assert time.monotonic() - started < 60
-    assert code == ExitCode.ERROR
-    err = capsys.readouterr().err
-    assert f"pid {os.getpid()}" in err and "a run holding the root" in err
+        # A run that waited would wait for this test: the bound catches that hang.
+        refused = subprocess.run(
+            [sys.executable, "-m", "pipeline", "run", "--root", root, "--data", sample,
+             "--no-wait"], cwd=str(ROOT), capture_output=True, text=True,
+            timeout=HANG_SECONDS)
+    assert refused.returncode == ExitCode.ERROR, refused.stdout + refused.stderr
+    assert f"pid {os.getpid()}" in refused.stderr
+    assert "a run holding the root" in refused.stderr
 
 
 def test_progress_and_summary_are_printed(first_run):
@@ -183,8 +188,10 @@ def test_second_run_is_served_from_cache(cfg, sample, root, first_run):
     (lambda header, rows: (header, []), "(dataset)"),
 ], ids=["dropped-column", "text-in-numeric", "unseen-category", "header-only"])
 def test_bad_data_is_rejected_before_training(cfg, root, first_run, tmp_path, change, feature):
-    paths = first_run[2]
+    root = copy_root(root, str(tmp_path / "root"), own_artifacts=False)
+    paths = RunLayout.under(root, cfg)
     before = served_versions(paths)
+    assert len(before) == 1
     bad = taxi_sample(str(tmp_path), every=3, change=change)
     outcome = run_pipeline(cfg, root, data_path=bad)
     assert outcome.exit_code == ExitCode.DATA_REJECTED
@@ -195,10 +202,12 @@ def test_bad_data_is_rejected_before_training(cfg, root, first_run, tmp_path, ch
     assert served_versions(paths) == before
 
 
-def test_impossible_thresholds_are_not_blessed(sample, root, first_run):
-    paths = first_run[2]
-    before = served_versions(paths)
+def test_impossible_thresholds_are_not_blessed(sample, root, first_run, tmp_path):
+    root = copy_root(root, str(tmp_path / "root"), own_artifacts=False)
     strict = load_config(overrides={"evaluation.thresholds": [{"metric": "AUC", "lower": 0.9999}]})
+    paths = RunLayout.under(root, strict)
+    before = served_versions(paths)
+    assert len(before) == 1
     outcome = run_pipeline(strict, root, data_path=sample)
     assert outcome.exit_code == ExitCode.NOT_BLESSED
     assert outcome.evaluation.blessed is False
@@ -222,20 +231,22 @@ def running_transform(paths: RunLayout) -> bool:
 
 def test_an_edit_reruns_what_it_runs_and_a_killed_run_resumes(cfg, sample, root, first_run,
                                                               tmp_path):
-    paths = first_run[2]
+    root = copy_root(root, str(tmp_path / "root"), own_artifacts=False)
+    paths = RunLayout.under(root, cfg)
     checkout = tmp_path / "checkout"
     for part in ("pipeline", "models", "components", "configs", "schemas"):
         shutil.copytree(ROOT / part, checkout / part,
                         ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
     preprocessing = checkout / "models" / "preprocessing.py"
     preprocessing.write_text(preprocessing.read_text() + "\n# An edit of the preprocessing code.\n")
-    # A bar no model meets: the edited model is evaluated and refused, so the
-    # root keeps serving the first model and the other tests see it unchanged.
+    # A bar no model meets: the edited model is evaluated and refused, and the
+    # root keeps serving the first model.
     config = checkout / "configs" / "taxi.yaml"
     text = config.read_text()
     assert "{metric: AUC, lower: 0.9}" in text
     config.write_text(text.replace("{metric: AUC, lower: 0.9}", "{metric: AUC, lower: 0.9999}"))
     before = served_versions(paths)
+    assert len(before) == 1
     env = dict(os.environ, PYTHONPATH=str(checkout))
     args = ["run", "--root", root, "--data", sample]
 
