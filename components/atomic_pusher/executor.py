@@ -25,12 +25,11 @@ An object-store base path (gs://, s3://) is refused: rename is a copy there.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from absl import logging
 from tfx import types
@@ -40,6 +39,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import import_utils, io_utils, json_utils, proto_utils
 
 from components.atomic_pusher import model_config, served_state, warmup
+from components.atomic_pusher.model_config import LOCK_FILE, push_lock  # noqa: F401
 from components.atomic_pusher.served_state import (  # noqa: F401  (re-exported)
     FINGERPRINT_FILE,
     STAGING_PREFIX,
@@ -47,8 +47,6 @@ from components.atomic_pusher.served_state import (  # noqa: F401  (re-exported)
     ServedStateError,
     fingerprint,
 )
-
-LOCK_FILE = ".push.lock"
 
 
 class PushRefused(ValueError):
@@ -66,18 +64,6 @@ def check_base_directory(base_directory: str) -> None:
             f"into place atomically, so TF Serving could load a half-copied model. Use a "
             f"filesystem path: a volume shared with TF Serving (a PVC on Kubernetes), "
             f"or a bucket mounted with a FUSE driver")
-
-
-@contextlib.contextmanager
-def push_lock(base_directory: str) -> Iterator[None]:
-    """Exclusive for the duration of one push; released if the process dies."""
-    os.makedirs(base_directory, exist_ok=True)
-    with open(os.path.join(base_directory, LOCK_FILE), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def versions(base_directory: str) -> list[int]:

@@ -14,11 +14,14 @@ never half of one.  The labels live only here; a small history of the
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from typing import Iterator
 
 from absl import logging
 from google.protobuf import text_format
@@ -37,6 +40,21 @@ from components.atomic_pusher.served_state import (  # noqa: F401  (the names ca
     history_path,
     on_disk,
 )
+
+LOCK_FILE = ".push.lock"
+
+
+@contextlib.contextmanager
+def push_lock(base_directory: str) -> Iterator[None]:
+    """The Pusher's lock: exclusive for one push, promote or rollback; released if the
+    process dies."""
+    os.makedirs(base_directory, exist_ok=True)
+    with open(os.path.join(base_directory, LOCK_FILE), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -22,8 +22,7 @@ import os
 from typing import Optional
 
 from components.atomic_pusher import model_config, served_state
-from components.atomic_pusher.executor import push_lock
-from components.atomic_pusher.model_config import CANARY, STABLE, retain
+from components.atomic_pusher.model_config import CANARY, STABLE, push_lock, retain
 from components.atomic_pusher.served_state import ServedState, on_disk
 from pipeline.errors import ConfigError, StateError
 
