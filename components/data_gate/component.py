@@ -116,9 +116,9 @@ def with_na_hint(problems: List[Tuple[str, str, str]], statistics: ExampleStatis
         found = by_split[split].get(feature)
         tokens = [] if found is None else [
             v.value for v in found.string_stats.top_values if not _is_number(v.value)]
-        shown = ", ".join(repr(t) for t in tokens[:5]) or "non-numeric values"
+        shown = ", ".join(repr(t) for t in tokens[:5]) or "the values that are not numbers"
         out.append((split, feature,
-                    f"{text}: {shown} among numbers; if they mean missing, list them in the "
+                    f"{text.rstrip('. ')}. If {shown} mark missing values, list them in the "
                     f"config's data.na_values (e.g. data.na_values: {tokens[:5] or ['?']!r})"))
     return out
 

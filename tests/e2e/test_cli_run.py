@@ -115,4 +115,4 @@ def test_rejected_data_is_one_line_on_stderr_with_the_na_values_hint(runs):
     [line] = done.stderr.splitlines()  # not `ERROR:absl:Execution N failed.`
     assert line.startswith("tfxp run: data rejected: ") and "fare" in line
     assert len(line) <= 240
-    assert "'n/a' among numbers" in done.stdout and "data.na_values" in done.stdout
+    assert "If 'n/a' mark missing values" in done.stdout and "data.na_values" in done.stdout
