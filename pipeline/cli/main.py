@@ -3,7 +3,9 @@
 Each command group is a module of this package with `register(subparsers)`;
 they import cheaply (heavy imports live inside the command functions), so
 `tfxp --help` is instant.  Every expected failure is a `TfxpError`: `main`
-prints its words and message and returns its exit status, never a traceback.
+prints its words and message and returns its exit status, never a traceback;
+any other failure is one line too. `-v` (before or after the command) adds
+the libraries' logs and the traceback behind a failure.
 """
 from __future__ import annotations
 
