@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from pipeline.local.beam_mode import Mode
 
 
+def data_argument(value: str) -> str:
+    """A --data path as the shell gives it: relative to the current directory (a
+    config's own data.path is relative to the config file); URIs and package: as is."""
+    if "://" in value or value.startswith("package:"):
+        return value
+    return os.path.abspath(value)
+
+
 def _config(args: argparse.Namespace) -> "PipelineConfig":
     from pipeline.config import load_config
     return load_config(args.config)
@@ -153,7 +161,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run the whole pipeline locally with Beam")
     run.add_argument("--config", help="pipeline config YAML (default: configs/taxi.yaml)")
     run.add_argument("--root", help="where the run writes (default: ./runs/<pipeline name>)")
-    run.add_argument("--data", help="CSV file or directory, overriding the config's data.path")
+    run.add_argument("--data", type=data_argument,
+                     help="CSV file or directory, overriding the config's data.path")
     run.add_argument("--no-wait", action="store_true",
                      help="exit (status 1) instead of waiting when another run holds the root")
     run.add_argument("--recheck", action="store_true",
@@ -164,7 +173,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema = subparsers.add_parser(
         "schema", help="draft a schema from the data and diff it with the curated one")
     schema.add_argument("--config")
-    schema.add_argument("--data")
+    schema.add_argument("--data", type=data_argument,
+                        help="CSV file or directory, overriding the config's data.path")
     schema.add_argument("--root", help="run root; the draft's own run goes in ROOT/schema-draft")
     schema.add_argument("--output", help="write the draft here (never over an existing file)")
     schema.set_defaults(func=cmd_schema)

@@ -233,7 +233,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="score a CSV with a served model version")
     p.add_argument("--data", required=True, help="CSV with the feature columns")
-    p.add_argument("--output", help="output CSV (default: <data>.predictions.csv)")
+    p.add_argument("--output",
+                   help="output CSV (default: <name>.predictions.csv beside <name>.csv)")
     common(p)
     which(p)
     p.set_defaults(func=cmd_predict)

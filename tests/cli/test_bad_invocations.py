@@ -67,3 +67,13 @@ def test_a_held_root_with_no_wait_is_named(scratch, capsys):
     err = capsys.readouterr().err
     assert status == 1
     assert "in use by pid" in err and "the other run" in err
+
+
+def test_a_relative_data_path_is_read_from_the_current_directory(scratch, capsys, monkeypatch):
+    # --data is a shell argument: relative to where the command runs, not to the
+    # config file (whose own data.path is relative to it).
+    monkeypatch.chdir(scratch)
+    status = main(["run", "--root", str(scratch / "r"), "--data", "here.csv"])
+    _, err = capsys.readouterr()
+    assert status == 1
+    assert f"data path not found: {scratch / 'here.csv'}" in err, err
