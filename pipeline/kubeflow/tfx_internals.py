@@ -2,11 +2,12 @@
 
 The compiler swaps a Resolver's strategy (Resolver has no setter) and the
 container entrypoint parses TFX's driver and executor command lines with their
-own `_parse_flags`. They reach those names only through this module, so an
+own `_parse_flags`; the compiler's tests read a launcher's artifact as TFX's
+entrypoint does. They reach those names only through this module, so an
 upgrade of TFX has one place to read. The Resolver is checked when this module
-loads; the two parsers, whose modules import TFMA and Beam, when they are
-first used. A name that is gone or has another shape raises `TfxChanged`,
-naming the name, the TFX installed and the one pinned.
+loads; the functions, whose modules import TFMA and Beam, when first used. A
+name that is gone or has another shape raises `TfxChanged`, naming the name,
+the TFX installed and the one pinned.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ _STRATEGY = "_strategy_class"
 _PARSER = "_parse_flags"
 _DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
 _EXECUTOR = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+_ENTRYPOINT_UTILS = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_entrypoint_utils"
 
 
 class TfxChanged(TfxpError, ImportError):
@@ -66,16 +68,21 @@ def set_resolver_strategy(node: resolver.Resolver, strategy_class: type) -> None
     setattr(node, _STRATEGY, strategy_class)
 
 
-def _parser(module_name: str) -> Callable[[list[str]], Any]:
+def _function(module_name: str, name: str, *parameters: str) -> Callable[..., Any]:
+    """A private function of a TFX module, checked to take exactly `parameters`."""
     import importlib
 
-    module = importlib.import_module(module_name)
-    parse = getattr(module, _PARSER, None)
-    if not callable(parse):
-        raise _changed(f"{module_name}.{_PARSER}: no such function")
-    if list(inspect.signature(parse).parameters) != ["argv"]:
-        raise _changed(f"{module_name}.{_PARSER}: takes other parameters than (argv)")
-    return parse
+    function = getattr(importlib.import_module(module_name), name, None)
+    if not callable(function):
+        raise _changed(f"{module_name}.{name}: no such function")
+    if list(inspect.signature(function).parameters) != list(parameters):
+        raise _changed(f"{module_name}.{name}: takes other parameters than "
+                       f"({', '.join(parameters)})")
+    return function
+
+
+def _parser(module_name: str) -> Callable[[list[str]], Any]:
+    return _function(module_name, _PARSER, "argv")
 
 
 def parse_driver_flags(argv: list[str]) -> Any:
@@ -86,3 +93,9 @@ def parse_driver_flags(argv: list[str]) -> Any:
 def parse_executor_flags(argv: list[str]) -> Any:
     """TFX's KFP v2 executor entrypoint's own parse of its command line."""
     return _parser(_EXECUTOR)(argv)
+
+
+def parse_raw_artifact(artifact: Any, name_from_id: dict[int, str]) -> Any:
+    """The TFX artifact TFX's KFP v2 entrypoint makes of a launcher's RuntimeArtifact."""
+    return _function(_ENTRYPOINT_UTILS, "_parse_raw_artifact", "artifact_pb", "name_from_id")(
+        artifact, name_from_id)

@@ -76,3 +76,16 @@ def test_a_renamed_parser_stops_with_its_name(monkeypatch):
     with pytest.raises(tfx_internals.TfxChanged,
                        match=r"driver\._parse_flags: no such function; .*TFX 1\.16\.0"):
         tfx_internals.parse_driver_flags(["--json_serialized_invocation_args", "{}"])
+
+
+def test_a_launchers_artifact_parses_as_tfxs_entrypoint_parses_it():
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    runtime = json_format.ParseDict(
+        {"name": "42", "uri": "/gcs/b/examples", "type": {"schemaTitle": "tfx.Examples"},
+         "metadata": {"split_names": '["train", "eval"]', "span": 0.0}},
+        pipeline_spec_pb2.RuntimeArtifact())
+    examples = tfx_internals.parse_raw_artifact(runtime, {})
+    assert isinstance(examples, standard_artifacts.Examples)
+    assert examples.uri == "/gcs/b/examples" and examples.split_names == '["train", "eval"]'
