@@ -36,10 +36,10 @@ KNOWN_METRICS = {
     "FalseNegatives": "false_negatives", "TruePositives": "true_positives",
     "TrueNegatives": "true_negatives",
 }
-# What `evaluation.metrics` is when omitted, by the label's task.
 # Beam's direct runner in this process: the local default (pipeline/local/beam_mode.py).
 IN_MEMORY_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
+# What `evaluation.metrics` is when omitted, by the label's task.
 DEFAULT_METRICS = {
     "binary": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "FallOut", "MissRate"],
     # Precision and Recall per class (TFMA binarizes the classes); the
@@ -174,7 +174,7 @@ class Threshold(_Strict):
     slice: Union[list[str], dict[str, str]] = Field(default_factory=list)
     lower: Optional[float] = None
     upper: Optional[float] = None
-    # Against the baseline (the latest blessed model); ignored on a first run.
+    # Against the baseline (the model now served); ignored on a first run.
     max_decrease: Optional[float] = Field(None, ge=0)
     max_increase: Optional[float] = Field(None, ge=0)
 

@@ -167,3 +167,12 @@ def test_tfxp_run_stops_at_the_disagreement_before_anything_runs(tmp_path):
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()  # nothing ran: not even the root was made
     assert "Running" not in done.stdout  # the run never started
+
+
+def test_a_schema_file_that_is_not_a_schema_is_named(tmp_path):
+    cfg = load(tmp_path, {"column": "species", "task": "multiclass"})
+    (tmp_path / "garbage.pbtxt").write_text("feature { name: \n")
+    (tmp_path / "binary.pbtxt").write_bytes(b"\xff\xfe\x00")
+    for name in ("garbage.pbtxt", "binary.pbtxt"):
+        with pytest.raises(ConfigError, match=f"{name}: not a schema in text format"):
+            check_config_against_schema(cfg, str(tmp_path / name))

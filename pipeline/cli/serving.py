@@ -32,7 +32,7 @@ def _setup(args: argparse.Namespace) -> tuple["PipelineConfig", "RunLayout"]:
     return cfg, layout
 
 
-def _report_bad(bad: list, total: int) -> None:
+def _report_bad(bad: list) -> None:
     for b in bad[:SHOWN_BAD_ROWS]:
         print(f"  {b}", file=sys.stderr)
     if len(bad) > SHOWN_BAD_ROWS:
@@ -50,7 +50,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"Version {p.version} scored {p.scored} of {p.rows} rows of {args.data} "
           f"(run {p.run_id}; input contract {p.contract}); predictions in {p.output}")
     if p.bad:
-        _report_bad(p.bad, p.rows)
+        _report_bad(p.bad)
         raise DataRejected(f"{len(p.bad)} of {p.rows} rows not scored (listed above); "
                            f"the other rows are in {p.output}")
     return 0
@@ -97,7 +97,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"data.na_values)", file=sys.stderr)
     if e.bad:
         print(f"{len(e.bad)} rows left out: a value the version cannot read:", file=sys.stderr)
-        _report_bad(e.bad, e.rows)
+        _report_bad(e.bad)
     _print_report(layout, e.run_id)
     if e.labelled:
         print("Metrics now (at push time):")

@@ -151,9 +151,10 @@ def check_config_against_schema(cfg: "PipelineConfig", schema_path: Optional[str
     path = schema_path or cfg.schema_path
     if "://" in path or not os.path.exists(path):
         return
+    from google.protobuf import text_format
     try:
         schema = read_schema(path)
-    except Exception as e:  # a file that is not a schema
+    except (text_format.ParseError, UnicodeDecodeError, OSError) as e:  # not a schema
         raise ConfigError(f"{path}: not a schema in text format ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''})") from None
     types = {f.name: f.type for f in schema.feature}

@@ -23,6 +23,7 @@ import sqlite3
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
+from ml_metadata import errors as mlmd_errors
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
@@ -365,7 +366,7 @@ class Store:
         for name in recorded_names(type_name):
             try:
                 found += list(self.store.get_contexts_by_type(name))
-            except Exception:  # no such type yet: nothing of it was recorded
+            except mlmd_errors.NotFoundError:  # no such type yet: nothing of it was recorded
                 pass
         return found
 
@@ -373,7 +374,7 @@ class Store:
         for name in recorded_names(RUN_CONTEXT_TYPE):
             try:
                 found = self.store.get_context_by_type_and_name(name, run_id)
-            except Exception:  # no such type yet: nothing was launched
+            except mlmd_errors.NotFoundError:  # no such type yet: nothing was launched
                 found = None
             if found is not None:
                 return found

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
+from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from pipeline.facts import PREFIX
@@ -34,7 +35,7 @@ def _type_id(store, kind: str, name: str) -> int:
     get = getattr(store, f"get_{kind}_type")
     try:
         return get(name).id
-    except Exception:  # ml_metadata's NotFoundError: not registered yet
+    except mlmd_errors.NotFoundError:  # not registered yet
         proto = {"context": mlmd.ContextType, "execution": mlmd.ExecutionType,
                  "artifact": mlmd.ArtifactType}[kind](name=name)
         return getattr(store, f"put_{kind}_type")(proto)
