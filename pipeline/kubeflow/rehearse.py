@@ -17,7 +17,8 @@ volume the task does not mount, or a container whose code is not importable
 
 Each task is a fresh process, forked from a server that imported TF, TFX,
 TFMA and Beam once (`pipeline.kubeflow.forkserver`), so a task pays no
-import time; `fork=False` starts each from cold instead.  ML Metadata is
+import time; `fork=False` starts each from cold instead, through the same
+code (`forkserver.run_module`), so a failure answers alike.  ML Metadata is
 recorded as KFP's driver and launcher record it (`pipeline.kubeflow.metadata`),
 in `RehearsalLayout.metadata`.
 
