@@ -7,7 +7,7 @@ import dataclasses
 import io
 import os
 import shutil
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
@@ -57,6 +57,25 @@ def lineage_runs(tmp_path_factory) -> Runs:
     return Runs(root, RunLayout.under(root, cfg), csv,
                 [first_id, second.run.run_id, rejected.run.run_id],
                 ["pushed", second.status, rejected.status], out.getvalue(), cfg)
+
+
+def tfxp(*argv: str) -> tuple[int, str, str]:
+    """`tfxp ARGV` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def jobs_root(runs: "Runs", target) -> str:
+    """The shared root's store and serving base path copied to `target`, for jobs
+    after the push (predict, evaluate) that record runs the lineage tests must
+    not see."""
+    shutil.copy(runs.paths.metadata, os.path.join(target, os.path.basename(runs.paths.metadata)))
+    serving = runs.paths.serving
+    shutil.copytree(serving, os.path.join(target, os.path.relpath(serving, runs.root)),
+                    symlinks=True)
+    return str(target)
 
 
 def served_version(paths) -> str:

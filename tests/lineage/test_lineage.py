@@ -1,27 +1,17 @@
 """`tfxp runs | lineage | diff | report` against a store written by real runs
 (see tests/lineage_runs.py), plus the clear errors for a missing or empty store."""
-import io
 import json
 import os
 import re
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from pipeline.cli.main import main
 from pipeline.facts import project_version
 from pipeline.lineage.store import open_store_from
-from tests.lineage_runs import copy_root, served_version
+from tests.lineage_runs import copy_root, served_version, tfxp
 
 EXTERNAL = re.compile(r"https?://|<script|<link|\bsrc=|@import|url\((?!#)", re.I)
-
-
-def tfxp(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 # ----------------------------------------------------------------- no store

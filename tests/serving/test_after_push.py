@@ -5,37 +5,23 @@ the jobs here record runs of their own, which the lineage tests must not see."""
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 import random
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from pipeline.cli.main import main
 from pipeline.config import load_config
 from tests.datasets import read_rows, write_rows
-from tests.lineage_runs import served_version
+from tests.lineage_runs import jobs_root, served_version, tfxp
 
 pytestmark = pytest.mark.e2e
 
 
-def tfxp(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def root(lineage_runs, tmp_path_factory) -> str:
-    copy = tmp_path_factory.mktemp("after-push")
-    shutil.copy(lineage_runs.paths.metadata, copy / os.path.basename(lineage_runs.paths.metadata))
-    serving = lineage_runs.paths.serving
-    shutil.copytree(serving, copy / os.path.relpath(serving, lineage_runs.root), symlinks=True)
-    return str(copy)
+    return jobs_root(lineage_runs, tmp_path_factory.mktemp("after-push"))
 
 
 @pytest.fixture(scope="module")

@@ -8,37 +8,23 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import json
 import os
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
 import pytest
 
 from models import contract as contracts
-from pipeline.cli.main import main
 from tests.datasets import taxi_csv
-from tests.lineage_runs import served_version
+from tests.lineage_runs import jobs_root, served_version, tfxp
 
 pytestmark = pytest.mark.e2e
 
 
-def tfxp(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def root(lineage_runs, tmp_path_factory) -> str:
-    copy = tmp_path_factory.mktemp("contract")
-    shutil.copy(lineage_runs.paths.metadata, copy / os.path.basename(lineage_runs.paths.metadata))
-    serving = lineage_runs.paths.serving
-    shutil.copytree(serving, copy / os.path.relpath(serving, lineage_runs.root), symlinks=True)
-    return str(copy)
+    return jobs_root(lineage_runs, tmp_path_factory.mktemp("contract"))
 
 
 @pytest.fixture(scope="module")
