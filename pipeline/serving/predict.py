@@ -202,7 +202,7 @@ def _score(csv_path: str, names: list[str], contract, version: int, scorer: _Sco
                         list(part.columns) + [a for _, a in named], schema=schema))
                     scored += part.num_rows
             if writer is None:  # no row could be scored: the header alone
-                sink.write((",".join(f'"{n}"' for n in names) + "\n").encode())
+                pacsv.write_csv(pa.table({n: pa.array([], pa.string()) for n in names}), sink)
             else:
                 writer.close()
         os.replace(tmp, output)

@@ -106,3 +106,12 @@ def test_a_canary_is_scored_by_its_own_contract(root, version, frame, tmp_path):
                           "--version", canary)
     assert code == 3 and "row 1: dep_delay: 'late' is not an integer" in err
     assert len(pd.read_csv(tmp_path / "delay.predictions.csv")) == len(frame) - 1
+
+
+def test_no_readable_row_writes_the_header_alone(root, version, frame, tmp_path):
+    frame.assign(fare="free").to_csv(tmp_path / "free.csv", index=False)
+    code, out, err = tfxp("predict", "--root", root, "--data", str(tmp_path / "free.csv"),
+                          "--version", version)
+    assert code == 3 and f"{len(frame)} of {len(frame)} rows not scored" in err
+    with open(tmp_path / "free.predictions.csv") as f:
+        assert f.read().splitlines() == [",".join(f'"{c}"' for c in frame.columns)]
