@@ -528,7 +528,15 @@ def _example_count(name: str = example_count.EXAMPLE_COUNT_NAME, eval_config: An
         sub_key=sub_key, example_weighted=example_weighted)
 
 
+ConfusionMatrixPlotFromHistogram = tfma_internals.plot_with(
+    "ConfusionMatrixPlot" + SUFFIX,
+    {"__module__": __name__,
+     "__doc__": "TFMA's ConfusionMatrixPlot, its histogram added by HistogramCombiner (so "
+                "the KFP UI's ROC curve and confusion matrix keep rows grouped by slice)."},
+    direct)
+
 HISTOGRAM_TWINS = frozenset(name.removesuffix(SUFFIX)
-                            for name in [*_TWINS, CalibrationFromHistogram.__name__])
+                            for name in [*_TWINS, CalibrationFromHistogram.__name__,
+                                         ConfusionMatrixPlotFromHistogram.__name__])
 # Twins for a binary label only (one probability per example).
 BINARY_TWINS = frozenset({"ExampleCount"})

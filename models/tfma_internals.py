@@ -22,6 +22,7 @@ from tensorflow_model_analysis.metrics import (
     binary_confusion_matrices,
     calibration_histogram,
     confusion_matrix_metrics,
+    confusion_matrix_plot,
     metric_types,
 )
 
@@ -195,6 +196,30 @@ def metric_value(metric: Any, key: metric_types.MetricKey,
                  matrices: binary_confusion_matrices.Matrices, **kwargs: Any) -> Any:
     """A confusion-matrix metric's value from its matrices."""
     return metric._metric_value(key=key, matrices=matrices, **kwargs)
+
+
+# --- confusion_matrix_plot ---------------------------------------------------
+
+# ConfusionMatrixPlot hands `self._confusion_matrix_plot` to TFMA in its __init__,
+# so a subclass that overrides it computes its own way.
+_PLOT_COMPUTATIONS = "_confusion_matrix_plot"
+_takes(_get(confusion_matrix_plot.ConfusionMatrixPlot, _PLOT_COMPUTATIONS),
+       "ConfusionMatrixPlot._confusion_matrix_plot", "num_thresholds", "name", "eval_config",
+       "model_name", "output_name", "sub_key", "example_weighted", "preprocessors")
+
+
+def plot_with(name: str, namespace: dict[str, Any],
+              rewrite: Callable[[metric_types.MetricComputations],
+                                metric_types.MetricComputations]) -> type:
+    """A ConfusionMatrixPlot class whose computations are TFMA's, passed through
+    `rewrite` (e.g. to replace the histogram combiner)."""
+    base = confusion_matrix_plot.ConfusionMatrixPlot
+    computations = getattr(base, _PLOT_COMPUTATIONS)
+
+    def rewritten(self: Any, *args: Any, **kwargs: Any) -> metric_types.MetricComputations:
+        return rewrite(computations(self, *args, **kwargs))
+
+    return type(name, (base,), {**namespace, _PLOT_COMPUTATIONS: rewritten})
 
 
 # --- unbatch_extractor -------------------------------------------------------

@@ -75,6 +75,24 @@ def test_calibration_from_the_histogram_equals_tfmas(rows, weighted):
     assert twin["calibration"] == pytest.approx(exact["calibration"], rel=1e-9)
 
 
+def test_the_confusion_matrix_plot_twin_equals_tfmas(rows):
+    # The plot the KFP UI draws (ROC points, confusion matrix): the same matrices
+    # at every threshold, its histogram added by HistogramCombiner.
+    # (TFMA's plot takes no example weights.)
+    exact = evaluate(tfma.metrics.ConfusionMatrixPlot(), rows, False)
+    twin = evaluate(metrics.ConfusionMatrixPlotFromHistogram(), rows, False)
+    assert isinstance(next(c.combiner for c in metrics.ConfusionMatrixPlotFromHistogram()
+                           .computations() if isinstance(c, metric_types.MetricComputation)),
+                      metrics.HistogramCombiner)
+    want, got = exact["confusion_matrix_plot"], twin["confusion_matrix_plot"]
+    assert len(got.matrices) == len(want.matrices) == 1002
+    for a, b in zip(got.matrices, want.matrices):
+        assert a.threshold == b.threshold
+        for field in ("true_positives", "false_positives", "true_negatives",
+                      "false_negatives"):
+            assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-9, abs=1e-9)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_example_count_from_the_histogram_equals_tfmas(rows, weighted):
     exact = evaluate(tfma.metrics.ExampleCount(), rows, weighted)
