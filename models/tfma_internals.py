@@ -205,7 +205,8 @@ def metric_value(metric: Any, key: metric_types.MetricKey,
 _PLOT_COMPUTATIONS = "_confusion_matrix_plot"
 _takes(_get(confusion_matrix_plot.ConfusionMatrixPlot, _PLOT_COMPUTATIONS),
        "ConfusionMatrixPlot._confusion_matrix_plot", "num_thresholds", "name", "eval_config",
-       "model_name", "output_name", "sub_key", "example_weighted", "preprocessors")
+       "model_name", "output_name", "sub_key", "aggregation_type", "class_weights",
+       "example_weighted", "preprocessors", "plot_key")
 
 
 def plot_with(name: str, namespace: dict[str, Any],
@@ -216,8 +217,19 @@ def plot_with(name: str, namespace: dict[str, Any],
     base = confusion_matrix_plot.ConfusionMatrixPlot
     computations = getattr(base, _PLOT_COMPUTATIONS)
 
-    def rewritten(self: Any, *args: Any, **kwargs: Any) -> metric_types.MetricComputations:
-        return rewrite(computations(self, *args, **kwargs))
+    # Named parameters, as TFMA's: its per-key wrapper passes a computation
+    # function only the keys (model_name, output_name, ...) its signature names.
+    def rewritten(self: Any, num_thresholds: int = confusion_matrix_plot.DEFAULT_NUM_THRESHOLDS,
+                  name: str = confusion_matrix_plot.CONFUSION_MATRIX_PLOT_NAME,
+                  eval_config: Any = None, model_name: str = "", output_name: str = "",
+                  sub_key: Any = None, aggregation_type: Any = None, class_weights: Any = None,
+                  example_weighted: bool = False, preprocessors: Any = None,
+                  plot_key: Any = None) -> metric_types.MetricComputations:
+        return rewrite(computations(
+            self, num_thresholds=num_thresholds, name=name, eval_config=eval_config,
+            model_name=model_name, output_name=output_name, sub_key=sub_key,
+            aggregation_type=aggregation_type, class_weights=class_weights,
+            example_weighted=example_weighted, preprocessors=preprocessors, plot_key=plot_key))
 
     return type(name, (base,), {**namespace, _PLOT_COMPUTATIONS: rewritten})
 

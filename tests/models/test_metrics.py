@@ -75,6 +75,16 @@ def test_calibration_from_the_histogram_equals_tfmas(rows, weighted):
     assert twin["calibration"] == pytest.approx(exact["calibration"], rel=1e-9)
 
 
+def test_the_confusion_matrix_plot_twin_keys_each_model_as_tfma_does():
+    # With a baseline, TFMA computes the plot per model: the twin's keys are TFMA's.
+    def keys(metric):
+        return sorted(str(k) for c in metric.computations(model_names=["candidate", "baseline"])
+                      for k in c.keys)
+    assert keys(metrics.ConfusionMatrixPlotFromHistogram()) == keys(
+        tfma.metrics.ConfusionMatrixPlot())
+    assert any("candidate" in k for k in keys(tfma.metrics.ConfusionMatrixPlot()))
+
+
 def test_the_confusion_matrix_plot_twin_equals_tfmas(rows):
     # The plot the KFP UI draws (ROC points, confusion matrix): the same matrices
     # at every threshold, its histogram added by HistogramCombiner.
