@@ -176,3 +176,18 @@ def test_a_schema_file_that_is_not_a_schema_is_named(tmp_path):
     for name in ("garbage.pbtxt", "binary.pbtxt"):
         with pytest.raises(ConfigError, match=f"{name}: not a schema in text format"):
             check_config_against_schema(cfg, str(tmp_path / name))
+
+
+def test_sample_values_are_read_by_the_one_csv_reader(tmp_path):
+    # A byte order mark before the first column's name, as spreadsheet exports
+    # write it: the values named are still that column's.
+    cfg = load(tmp_path, {"column": "mass"}, features={"numeric": ["bill", "flipper"]})
+    path = cfg.data_files()[0]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert text.startswith("bill,")
+    with open(path, "w", encoding="utf-8-sig") as f:
+        f.write(text)
+    with pytest.raises(ConfigError) as e:
+        check_config_against_schema(cfg)
+    assert "values such as 'NA'" in str(e.value)
