@@ -84,15 +84,15 @@ def _problems(column: Column, values: pa.Array, gaps: pa.Array, version: int
     if column.kind == "BYTES":
         bad = pc.and_(gaps, pa.scalar(not column.may_be_missing))
     else:
-        literal = pc.match_substring_regex(values, arrow_csv.INT_LITERAL)
-        if column.kind == "FLOAT":
-            literal = pc.or_(literal, pc.match_substring_regex(values, arrow_csv.FLOAT_LITERAL))
+        # FLOAT_LITERAL takes integer literals too, as float() does.
+        literal = pc.match_substring_regex(values, arrow_csv.INT_LITERAL if column.kind == "INT"
+                                           else arrow_csv.FLOAT_LITERAL)
         unreadable = pc.and_(pc.invert(gaps), pc.invert(literal))
         bad = pc.or_(unreadable, pc.and_(gaps, pa.scalar(not column.may_be_missing)))
     mask = bad.to_numpy(zero_copy_only=False)
     over = np.zeros(len(values), bool)
     if column.kind == "INT":
-        over = _int64_overflow(pc.if_else(bad, "0", pc.if_else(gaps, "0", values)))
+        over = _int64_overflow(pc.if_else(pc.or_(bad, gaps), "0", values))
         mask = mask | over
     if not mask.any():
         return None
