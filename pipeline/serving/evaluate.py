@@ -17,7 +17,7 @@ import os
 from typing import Optional
 
 from pipeline.config import PipelineConfig, Threshold, metric_key
-from pipeline.errors import StoreError, TfxpError
+from pipeline.errors import StoreError
 from pipeline.layout import RunLayout
 from pipeline.serving import jobs, rows, versions
 
@@ -127,7 +127,8 @@ def evaluate(cfg: PipelineConfig, layout: RunLayout, csv_path: str,
     import tensorflow_data_validation as tfdv
 
     chosen = versions.resolve(layout.serving, version, label)
-    contract = _contract(versions.version_path(layout.serving, chosen), cfg)
+    contract = rows.version_contract(versions.version_path(layout.serving, chosen),
+                                     cfg.label.column, cfg.data.na_values)
     names = rows.header(csv_path)
     label_column = contract.label or cfg.label.column
     labelled = label_column in names
@@ -161,14 +162,6 @@ def evaluate(cfg: PipelineConfig, layout: RunLayout, csv_path: str,
         schema = tfdv.load_schema_text(cfg.schema_path)
         _without_labels(cfg, layout, job, csv_path, examples, store, result, schema, facts)
     return result
-
-
-def _contract(version_dir: str, cfg: PipelineConfig):
-    from models.contract import ContractError, read
-    try:
-        return read(version_dir, cfg.label.column, cfg.data.na_values)
-    except ContractError as e:
-        raise TfxpError(str(e)) from None
 
 
 def _write_examples(csv_path: str, names: list[str], contract, columns, version: int,

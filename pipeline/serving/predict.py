@@ -102,18 +102,13 @@ def predict(cfg: PipelineConfig, layout: RunLayout, csv_path: str,
             output: Optional[str] = None) -> Prediction:
     """Scores the CSV's readable rows with a served version; writes them with their
     predictions, in file order."""
-    from models.contract import ContractError, read
-
     started = time.time()
     chosen = versions.resolve(layout.serving, version, label)
     version_dir = versions.version_path(layout.serving, chosen)
     output = os.path.abspath(output or default_output(csv_path))
     if output == os.path.abspath(csv_path):
         raise ConfigError("--output is the input CSV; choose another file")
-    try:
-        contract = read(version_dir, cfg.label.column, cfg.data.na_values)
-    except ContractError as e:
-        raise TfxpError(str(e)) from None
+    contract = rows.version_contract(version_dir, cfg.label.column, cfg.data.na_values)
     names = rows.header(csv_path)
     rows.require_columns(csv_path, names, contract, contract.serving, chosen)
     run_id = f"predict-{datetime.datetime.now().strftime('%Y%m%dT%H%M%S.%f')}"

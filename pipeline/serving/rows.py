@@ -25,7 +25,7 @@ from components.csv_ingest import arrow_csv
 from components.csv_ingest.arrow_csv import typed
 from components.csv_ingest.example_bytes import as_bytes, serialize
 from models.contract import Column, InputContract
-from pipeline.errors import DataError
+from pipeline.errors import DataError, TfxpError
 
 _KIND = {"INT": ColumnType.INT, "FLOAT": ColumnType.FLOAT, "BYTES": ColumnType.STRING}
 _NOT = {"INT": "an integer", "FLOAT": "a number"}
@@ -56,6 +56,16 @@ class Block:
 
     def records(self) -> list[bytes]:
         return as_bytes(self.examples)
+
+
+def version_contract(version_dir: str, label: str, na_values: Sequence[str]) -> InputContract:
+    """The input contract of the version scored (recorded, else derived; `label` and
+    `na_values` complete a derived one), or a TfxpError naming what is wrong."""
+    from models.contract import ContractError, read
+    try:
+        return read(version_dir, label, na_values)
+    except ContractError as e:
+        raise TfxpError(str(e)) from None
 
 
 def header(csv_path: str) -> list[str]:

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from models import contract as contracts
 from models.contract import Column, InputContract
-from pipeline.errors import DataError
+from pipeline.errors import DataError, TfxpError
 from pipeline.serving import rows
 from pipeline.serving.predict import default_output
 
@@ -141,6 +141,9 @@ def test_contract_is_derived_from_a_saved_model_without_one(tmp_path):
         f.write("{")
     with pytest.raises(contracts.ContractError, match="input_contract.json: not an input"):
         contracts.read(path)
+    # ...which predict and evaluate say in one line, not a traceback.
+    with pytest.raises(TfxpError, match="input_contract.json: not an input"):
+        rows.version_contract(path, "tips", ())
 
 
 def test_a_prediction_job_is_a_run_that_names_its_version_and_file(tmp_path):
