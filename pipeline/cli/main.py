@@ -37,10 +37,13 @@ def _quiet(verbose: bool) -> Iterator[None]:
     before is restored after the command (for a caller in the same process).
     """
     before = logging.root.manager.disable
+    absl = logging.getLogger("absl")  # TFX logs through it; TF and Beam may lower it
+    absl_level = absl.level
     if verbose:
         logging.disable(logging.NOTSET)
         logging.basicConfig(level=logging.INFO)
         logging.getLogger().setLevel(logging.INFO)
+        absl.setLevel(logging.INFO)
     else:
         # Also for the Beam worker processes a large run starts (their Python
         # logs reach this process through Beam's logging service, disabled below).
@@ -55,6 +58,7 @@ def _quiet(verbose: bool) -> Iterator[None]:
         yield
     finally:
         logging.disable(before)
+        absl.setLevel(absl_level)
 
 
 @contextlib.contextmanager

@@ -158,3 +158,20 @@ def test_an_unchanged_failed_outcome_is_one_line_on_stderr_too(capsys):
                   "(see its summary above)\n"
     assert _print_unchanged(Previous("r2", "pushed", 0, "BLESSED", None)) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_v_shows_absl_info_whatever_level_a_library_left_it_at(tmp_path, monkeypatch):
+    # TF, TFX or an earlier command in the process may have set absl's logger to
+    # WARNING; -v still shows TFX's INFO lines, and the level is given back after.
+    absl = logging.getLogger("absl")
+    monkeypatch.setattr(absl, "level", logging.WARNING)
+    seen = {}
+
+    def cmd_runs(args):
+        seen["info"] = absl.isEnabledFor(logging.INFO)
+        return 0
+
+    monkeypatch.setattr(lineage, "cmd_runs", cmd_runs)
+    main(["runs", "--root", str(tmp_path), "-v"])
+    assert seen["info"] is True
+    assert absl.level == logging.WARNING
