@@ -8,7 +8,9 @@ samples taken between its execution's start and end.  Both models are scored
 on the same eval split (ExampleGen's hash split is the same for both: same
 CSV, same default split) so quality is compared like for like.  `--scales`
 (and `--peer-scales`) rerun on resampled data N times the size, once each,
-and a chart of time against data size is written next to the JSON.
+both models are scored again on that size's eval split, and a chart of time
+and memory against data size is written next to the JSON.  A scaled run of
+the peer is killed after `--peer-timeout`; the table says how far it got.
 """
 from __future__ import annotations
 
@@ -16,16 +18,18 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Optional
 
 from benchmarks.memory import TreeSampler, Window, outside_windows, peaks_by_window
 from benchmarks.predict import predict_rows, predict_targets
-from benchmarks.report import growth_chart, print_report, targets
+from benchmarks.report import growth_chart, print_report, scale_targets, targets
 from pipeline.layout import RunLayout
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -48,41 +52,72 @@ BeamDagRunner().run(peer._create_pipeline(
 """
 
 
-def timed_process(cmd: list[str]) -> dict[str, Any]:
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it ended as the timer fired
+
+
+def timed_process(cmd: list[str], timeout: Optional[float] = None) -> dict[str, Any]:
     """Wall seconds, exit code and memory of one child process and its descendants:
     the tree's sampled peak RSS, the largest single process (ru_maxrss), and
-    `peak_mib`, the larger of the two (a spike between samples still counts)."""
+    `peak_mib`, the larger of the two (a spike between samples still counts).
+    After `timeout` seconds the whole tree is killed and `timed_out` is set."""
     started, started_at = time.monotonic(), time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    timer = threading.Timer(timeout, _kill_group, (proc.pid,)) if timeout else None
+    if timer:
+        timer.start()
     with TreeSampler(proc.pid) as sampler:
         output = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
+    if timer:
+        timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
     largest = usage.ru_maxrss / 1024
-    return {"seconds": time.monotonic() - started, "exit_code": proc.returncode,
+    return {"seconds": seconds, "exit_code": proc.returncode,
+            "timed_out": bool(timeout) and proc.returncode == -signal.SIGKILL
+            and seconds >= timeout,
             "started_at": started_at, "peak_mib": max(sampler.peak_mib, largest),
             "tree_peak_mib": sampler.peak_mib, "max_process_mib": largest,
             "samples": sampler.samples, "output": output}
+
+
+def _executions(metadata_path: str, since: float) -> tuple[Any, list]:
+    """The store and the executions a process started at `since` recorded, in order."""
+    from pipeline.lineage.store import Store, open_store, sqlite_connection
+    if not os.path.isfile(metadata_path):
+        return None, []
+    store = Store(open_store(sqlite_connection(metadata_path, must_exist=True)))
+    runs = store.run_contexts()
+    if not runs:
+        return store, []
+    return store, sorted((e for e in store.tasks(store.store.get_executions_by_context(runs[-1].id))
+                          if e.create_time_since_epoch >= since * 1000),
+                         key=lambda e: (e.create_time_since_epoch, e.id))
 
 
 def component_windows(metadata_path: str, since: float) -> dict[str, Window]:
     """Per-node (start, end) epoch seconds of the executions a process started at
     `since` recorded (ours or TFX's store); {} when it recorded none, e.g. a re-run
     that found nothing changed and launched no pipeline."""
-    from pipeline.lineage.store import Store, open_store, sqlite_connection
-    if not os.path.isfile(metadata_path):
-        return {}
-    store = Store(open_store(sqlite_connection(metadata_path, must_exist=True)))
-    runs = store.run_contexts()
-    if not runs:
-        return {}
-    executions = sorted((e for e in store.tasks(store.store.get_executions_by_context(runs[-1].id))
-                         if e.create_time_since_epoch >= since * 1000),
-                        key=lambda e: (e.create_time_since_epoch, e.id))
-    names = store.node_ids(e.id for e in executions)
+    store, executions = _executions(metadata_path, since)
+    names = store.node_ids(e.id for e in executions) if executions else {}
     return {names.get(e.id, e.name): (e.create_time_since_epoch / 1000,
                                       e.last_update_time_since_epoch / 1000)
             for e in executions}
+
+
+def reached(metadata_path: str, since: float) -> Optional[str]:
+    """The last node a run completed: where a run that failed or was killed got to."""
+    from ml_metadata.proto import metadata_store_pb2
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    store, executions = _executions(metadata_path, since)
+    finished = [e for e in executions if e.last_known_state in done]
+    return store.node_ids([finished[-1].id]).get(finished[-1].id) if finished else None
 
 
 def with_components(result: dict[str, Any], metadata_path: str) -> dict[str, Any]:
@@ -91,6 +126,7 @@ def with_components(result: dict[str, Any], metadata_path: str) -> dict[str, Any
     windows = component_windows(metadata_path, result["started_at"])
     samples = result.pop("samples")
     result["components"] = {n: end - start for n, (start, end) in windows.items()}
+    result["reached"] = reached(metadata_path, result["started_at"])
     result["component_peak_mib"] = peaks_by_window(samples, windows)
     result["outside_components"] = outside_windows(
         samples, windows, (result["started_at"], result["started_at"] + result["seconds"]))
@@ -103,8 +139,8 @@ def run_ours(root: str, data: str, config: Optional[str]) -> dict[str, Any]:
     return with_components(timed_process(cmd), RunLayout.at(root).metadata)
 
 
-def run_peer(root: str, data_dir: str) -> dict[str, Any]:
-    result = timed_process([sys.executable, "-c", PEER_SCRIPT, root, data_dir])
+def run_peer(root: str, data_dir: str, timeout: Optional[float] = None) -> dict[str, Any]:
+    result = timed_process([sys.executable, "-c", PEER_SCRIPT, root, data_dir], timeout)
     return with_components(result, os.path.join(root, "metadata.sqlite"))
 
 
@@ -118,14 +154,36 @@ def newest_model(serving_dir: str) -> Optional[str]:
     return state.version_path(versions[-1]) if versions else None
 
 
-def eval_examples(root: str) -> list[bytes]:
-    """Serialized eval-split examples from our run's ExampleGen output."""
+# Eval examples both models are scored on at a scale: enough for an AUC to three
+# decimals, few enough that scoring stays seconds at 1000x.
+EVAL_AT_SCALE = 50_000
+
+
+def eval_examples(root: str, limit: Optional[int] = None) -> list[bytes]:
+    """Serialized eval-split examples from our run's ExampleGen output (the first
+    `limit` of them, in file order, when given)."""
     import glob
 
     import tensorflow as tf
-    files = glob.glob(os.path.join(RunLayout.at(root).pipeline_root, "CsvExampleGen",
-                                   "examples", "*", "Split-eval", "*.gz"))
-    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    files = sorted(glob.glob(os.path.join(RunLayout.at(root).pipeline_root, "CsvExampleGen",
+                                          "examples", "*", "Split-eval", "*.gz")))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return [r.numpy() for r in (records.take(limit) if limit else records)]
+
+
+def quality_at(our_root: str, peer_root: Optional[str], cfg: Any) -> dict[str, Any]:
+    """AUC of our pushed model and, when given, the peer's, on the same eval examples
+    of our run (ExampleGen's hash split is the same for both)."""
+    examples = eval_examples(our_root, EVAL_AT_SCALE)
+    if not examples:
+        return {}
+    labels = [_label(e, cfg.label.column, cfg.label.threshold, cfg.label.relative_to)
+              for e in examples]
+    ours = newest_model(RunLayout.under(our_root, cfg).serving)
+    peer = newest_model(os.path.join(peer_root, "serving")) if peer_root else None
+    return {"eval_examples": len(examples),
+            "ours_auc": auc_on(ours, examples, labels) if ours else None,
+            "peer_auc": auc_on(peer, examples, labels) if peer else None}
 
 
 def _label(serialized: bytes, column: str, threshold: float, relative_to: Optional[str]) -> int:
@@ -216,9 +274,11 @@ def summary_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "peak_mib": max(r["outside_components"]["peak_mib"] for r in runs)}}
 
 
-def run_scales(args: argparse.Namespace, source: str, work: str
+def run_scales(args: argparse.Namespace, source: str, work: str, cfg: Any
                ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One run per scale on data resampled to that size: ours, and the peer's if asked."""
+    """One run per scale on data resampled to that size: ours, and the peer's if
+    asked (killed after --peer-timeout), then both models' AUC on the same eval
+    examples of that size."""
     ours_at = [float(x) for x in args.scales.split(",") if x]
     peer_at = [float(x) for x in args.peer_scales.split(",") if x]
     scaled: dict[str, Any] = {}
@@ -226,17 +286,25 @@ def run_scales(args: argparse.Namespace, source: str, work: str
     for s in sorted(set(ours_at) | set(peer_at)):
         big, n = resample(source, int(args.rows * s) if args.rows else None, s,
                           os.path.join(work, f"data-x{s:g}"), seed=1)
+        roots = {}
         for kind, wanted, into in (("ours", ours_at, scaled), ("peer", peer_at, peer_scaled)):
             if s not in wanted:
                 continue
-            root = os.path.join(work, f"{kind}-x{s:g}")
+            root = roots[kind] = os.path.join(work, f"{kind}-x{s:g}")
             run = (run_ours(root, big, args.config) if kind == "ours"
-                   else run_peer(root, os.path.dirname(big)))
+                   else run_peer(root, os.path.dirname(big), args.peer_timeout))
             print(f"[{kind} x{s:g}] exit {run['exit_code']} {run['seconds']:.1f}s "
-                  f"peak {run['peak_mib']:.0f} MiB", flush=True)
+                  f"peak {run['peak_mib']:.0f} MiB" + (
+                      f", killed after {args.peer_timeout:g} s" if run["timed_out"] else "")
+                  + f", reached {run['reached']}", flush=True)
             if run["exit_code"] != 0:
                 print(run["output"][-3000:], file=sys.stderr)
             into[f"x{s:g}"] = {"rows": n, **{k: v for k, v in run.items() if k != "output"}}
+        if "ours" in roots:
+            quality = quality_at(roots["ours"], roots.get("peer"), cfg)
+            scaled[f"x{s:g}"]["auc"] = quality.get("ours_auc")
+            if "peer" in roots:
+                peer_scaled[f"x{s:g}"]["auc"] = quality.get("peer_auc")
     return scaled, peer_scaled
 
 
@@ -248,6 +316,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="comma list of data multiples for our pipeline, e.g. 10,100")
     parser.add_argument("--peer-scales", default="",
                         help="comma list of data multiples for TFX's example (default: none)")
+    parser.add_argument("--peer-timeout", type=float, default=3600,
+                        help="seconds after which a scaled run of TFX's example is killed "
+                             "(the table says so and what it reached)")
     parser.add_argument("--config", help="our pipeline config (default configs/taxi.yaml)")
     parser.add_argument("--latency-repeats", type=int, default=500)
     parser.add_argument("--workdir", help="keep runs here (default: a temp dir)")
@@ -286,7 +357,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             r.pop("output")
         results["repeats"].append(rep)
 
-    scaled, peer_scaled = run_scales(args, source, work)
+    scaled, peer_scaled = run_scales(args, source, work, cfg)
 
     our_model = newest_model(RunLayout.under(os.path.join(work, "ours-0"), cfg).serving)
     peer_model = newest_model(os.path.join(work, "peer-0", "serving")) if args.peer else None
@@ -307,7 +378,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     results.update(table=table, scaled=scaled, peer_scaled=peer_scaled, quality=quality,
                    serving=latency)
     results["predict"] = predicted
-    results["targets"] = targets(table, scaled, quality, latency) + predict_targets(predicted)
+    results["targets"] = (targets(table, scaled, quality, latency)
+                          + scale_targets(table, scaled, peer_scaled)
+                          + predict_targets(predicted))
     print_report(results, args)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

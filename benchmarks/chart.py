@@ -112,3 +112,12 @@ def svg_chart(series: Sequence[Series], title: str, x_label: str, y_label: str,
                       + _text(right + 46, ly + 4, s.name, "legend-label", "start") + "</g>")
     out += legend + ["</g>", "</svg>"]
     return "\n".join(out) + "\n"
+
+
+def stacked(charts: Sequence[str]) -> str:
+    """Charts made by `svg_chart`, one under another, as one SVG."""
+    body = "".join(c.replace("<svg ", f'<svg y="{HEIGHT * i}" ', 1)
+                   for i, c in enumerate(charts))
+    height = HEIGHT * len(charts)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+            f'viewBox="0 0 {WIDTH} {height}">\n{body}</svg>\n')

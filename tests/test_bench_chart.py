@@ -6,7 +6,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from benchmarks.chart import Series, log_ticks, short_number, svg_chart
+from benchmarks.chart import HEIGHT, Series, log_ticks, short_number, stacked, svg_chart
 from benchmarks.memory import TreeSampler, outside_windows, peaks_by_window, tree_pids
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -122,3 +122,31 @@ def test_the_sampler_counts_the_children_of_the_process_it_watches():
         proc.kill()
         proc.wait()
     assert tree_pids(os.getpid())[0] == os.getpid()
+
+
+def test_stacked_charts_share_one_svg_each_below_the_last():
+    time_panel = svg_chart([Series("ours", [(400, 20.0), (4000, 40.0)])], "Wall time", "rows",
+                           "s")
+    memory_panel = svg_chart([Series("ours", [(400, 900.0), (4000, 1200.0)])], "Peak memory",
+                             "rows", "MiB", y_unit="MiB")
+    root = ET.fromstring(stacked([time_panel, memory_panel]))
+    panels = root.findall("svg:svg", NS)
+    assert [float(p.get("y")) for p in panels] == [0.0, float(HEIGHT)]
+    assert float(root.get("height")) == 2 * HEIGHT
+    assert [texts(p, "title") for p in panels] == [["Wall time"], ["Peak memory"]]
+    assert [t.text for t in panels[1].iterfind(".//svg:circle/svg:title", NS)] == [
+        "ours: 400 rows, 900.0 MiB", "ours: 4,000 rows, 1200.0 MiB"]
+
+
+def test_a_process_tree_past_its_timeout_is_killed_whole_and_says_so():
+    from benchmarks.bench import timed_process
+    # A parent whose child would outlive it by minutes: both must be gone.
+    child = "import time; time.sleep(300)"
+    parent = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+              f"{child!r}]); print('started', flush=True); time.sleep(300)")
+    run = timed_process([sys.executable, "-c", parent], timeout=2)
+    assert run["timed_out"] is True and run["exit_code"] == -9
+    assert run["output"] == "started\n"
+    assert run["seconds"] < HANG_SECONDS
+    finished = timed_process([sys.executable, "-c", "print('done')"], timeout=HANG_SECONDS)
+    assert finished["timed_out"] is False and finished["exit_code"] == 0

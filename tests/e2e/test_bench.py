@@ -42,23 +42,34 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path, capsys):
     assert cached["components"].get("Transform") != cold["components"]["Transform"]
     x2 = results["scaled"]["x2"]
     assert x2["rows"] == 800 and x2["component_peak_mib"]["Trainer"] > 100
+    # Scored again at its own size, on that size's eval examples; it pushed, so it
+    # reached the Pusher.
+    assert 0 <= x2["auc"] <= 1 and x2["reached"] == "Pusher" and x2["timed_out"] is False
     assert results["peer_scaled"] == {}
     verdicts = {t["target"]: t for t in results["targets"]}
-    assert verdicts["100x data <= 5x cold, peak RSS <= 3 GiB"]["figure"] == "not run"
+    assert verdicts["100x data <= 5x cold, peak RSS <= 2.5 GiB"]["figure"] == "not run"
+    assert verdicts["1000x: blessed and pushed, <= 20 min, peak <= 3 GiB"]["figure"] == "not run"
     assert verdicts["cold run <= 0.3x TFX's example, AUC >= example's - 0.005"]["passed"] is None
     # The verdict is the bound applied to the two measured times, as the figure shows them.
     rerun = verdicts["unchanged re-run <= 0.15x cold"]
     x = cached["seconds"] / cold["seconds"]
     assert rerun["figure"] == f"{x:.2f}x" and rerun["passed"] is (x <= 0.15)
-    # The chart beside the JSON: our total at 400 and 800 rows, and components.
+    # The chart beside the JSON, two panels: time (our total at 400 and 800 rows,
+    # and components) and the process tree's peak memory at the same sizes.
     svg = ET.parse(tmp_path / "bench.svg").getroot()
     assert results["chart"] == str(tmp_path / "bench.svg")
-    series = {g.get("data-name"): g for g in svg.iter("{http://www.w3.org/2000/svg}g")
-              if g.get("class") == "series"}
-    assert "ours, total" in series and "TFX example, total" not in series
-    xs = [float(c.get("data-x"))
-          for c in series["ours, total"].iter("{http://www.w3.org/2000/svg}circle")]
-    assert xs == [400, 800]
-    assert 1 <= len([n for n in series if n.startswith("ours, ")]) - 1 <= 5
+    time_panel, memory_panel = svg.findall("{http://www.w3.org/2000/svg}svg")
+    for panel, drawn in ((time_panel, lambda r: r["seconds"]),
+                         (memory_panel, lambda r: r["peak_mib"])):
+        series = {g.get("data-name"): g for g in panel.iter("{http://www.w3.org/2000/svg}g")
+                  if g.get("class") == "series"}
+        assert "ours" in series and "TFX example" not in series
+        points = [(float(c.get("data-x")), float(c.get("data-y")))
+                  for c in series["ours"].iter("{http://www.w3.org/2000/svg}circle")]
+        assert points == [(400, pytest.approx(drawn(cold), rel=1e-3)),
+                          (800, pytest.approx(drawn(x2), rel=1e-3))]
+    time_series = [g.get("data-name") for g in time_panel.iter("{http://www.w3.org/2000/svg}g")
+                   if g.get("class") == "series"]
+    assert 1 <= len([n for n in time_series if n.startswith("ours, ")]) <= 5
     out = capsys.readouterr().out
     assert "Per component" in out and "Scale x2 (800 rows" in out and "not run" in out
