@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Optional
+from typing import Optional, TypeVar
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
@@ -23,6 +23,7 @@ from tfx.components import (
     Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
@@ -31,6 +32,11 @@ from tfx.types.channel import Channel
 
 from components.atomic_pusher.component import AtomicPusher
 from components.atomic_pusher.served import ServedModelStrategy, ServedStatisticsStrategy
+from components.batched_read.executors import (
+    EvaluatorExecutor,
+    StatisticsGenExecutor,
+    TransformExecutor,
+)
 from components.csv_ingest.component import CsvIngest
 from components.data_gate.component import DataGate
 from components.data_gate.label_classes import label_rule
@@ -56,6 +62,10 @@ EXTRACTORS = "models.extractors"
 # Written into every version before it appears: its model card. Not part of the
 # Pusher's code digest: a new card writer alone does not publish a model again.
 STAGE_FN = "pipeline.facts.model_card.stage"
+# The steps that scan every example, with the executors that read them in batches.
+BATCHED_EXECUTORS = {StatisticsGen: StatisticsGenExecutor, Transform: TransformExecutor,
+                     Evaluator: EvaluatorExecutor}
+BatchedNode = TypeVar("BatchedNode", StatisticsGen, Transform, Evaluator)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +114,14 @@ def example_gen_input(sources: Sources) -> tuple[str, example_gen_pb2.Input]:
         example_gen_pb2.Input.Split(name="single_split", pattern=sources.pattern)])
 
 
+def read_in_batches(node: BatchedNode) -> BatchedNode:
+    """`node` with TFX's executor reading tf.Examples a batch at a time
+    (components/batched_read): the steps that scan every example spent most of
+    their time in Beam's per-record TFRecord reader."""
+    node.executor_spec = executor_spec.BeamExecutorSpec(BATCHED_EXECUTORS[type(node)])
+    return node
+
+
 def data_components(cfg: PipelineConfig, sources: Sources
                     ) -> tuple[CsvIngest, StatisticsGen, SchemaGen]:
     """How data enters: CSV to split tf.Examples, statistics, an inferred schema.
@@ -121,8 +139,8 @@ def data_components(cfg: PipelineConfig, sources: Sources
         na_values=cfg.data.na_values,
         label_column=cfg.label.column,
         label_missing=cfg.label.missing).with_id("CsvExampleGen")
-    statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"])
+    statistics_gen = read_in_batches(StatisticsGen(
+        examples=example_gen.outputs["examples"]))
     # What the data says now: a draft for new datasets, a diff for curated ones.
     inferred_schema = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -224,13 +242,13 @@ def create_pipeline(
     eval_examples = (sample_nodes[0].outputs["sample"] if sample_nodes
                      else example_gen.outputs["examples"])
 
-    evaluator = Evaluator(
+    evaluator = read_in_batches(Evaluator(
         examples=eval_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg.evaluation, inputs,
                                 sources.num_label_classes),
-        module_path=EXTRACTORS)
+        module_path=EXTRACTORS))
 
     serving_nodes = serving_check_components(cfg, trainer, example_gen)
     infra_blessing = serving_nodes[0].outputs["blessing"] if serving_nodes else None
@@ -281,7 +299,7 @@ def served_model_baseline(trainer: Trainer) -> Resolver:
 def transform_component(example_gen: CsvIngest, schema: ImportSchemaGen,
                         custom_config: dict) -> Transform:
     """Transform: analyzes the train split; the Trainer applies its graph as it reads."""
-    return Transform(
+    return read_in_batches(Transform(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -299,7 +317,7 @@ def transform_component(example_gen: CsvIngest, schema: ImportSchemaGen,
         # examples as they read them (models.model.input_fn). A materialized copy
         # would transform and write every row, where training reads
         # train_steps x batch_size of them.
-        materialize=False)
+        materialize=False))
 
 
 def pusher_component(cfg: PipelineConfig, serving_dir: str, sources: Sources, trainer: Trainer,
@@ -437,9 +455,9 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
         if isinstance(node, Resolver):
             continue  # never cached: resolved afresh on every run
         own: set[str] = set()
-        module = type(node).__module__
-        if module.startswith("components."):
-            own.add(".".join(module.split(".")[:2]))
+        for module in (type(node).__module__, executor_module(node)):
+            if module.startswith("components."):
+                own.add(".".join(module.split(".")[:2]))
         for key in FUNCTION_PROPERTIES + MODULE_PROPERTIES:
             value = node.exec_properties.get(key)
             if isinstance(value, str) and value:
@@ -450,6 +468,12 @@ def code_entries(tfx_pipeline: Pipeline) -> dict[str, list[str]]:
         if found:
             entries[node.id] = found
     return {node_id: sorted(found) for node_id, found in entries.items()}
+
+
+def executor_module(node: object) -> str:
+    """The module of a node's executor class ('' for a node without one)."""
+    executor = getattr(getattr(node, "executor_spec", None), "executor_class", None)
+    return executor.__module__ if executor else ""
 
 
 def metric_modules(config: Optional[str]) -> set[str]:

@@ -40,13 +40,15 @@ def edit(path: Path, old: str, new: str):
 
 
 def test_entries_follow_the_dag(entries):
-    assert entries["Transform"] == ["models.preprocessing"]
+    assert entries["Transform"] == ["components.batched_read", "models.preprocessing"]
     assert "models.model" in entries["Trainer"]
     for node in ("Evaluator", "ServingCheck", "Pusher"):
         assert set(entries["Trainer"]) <= set(entries[node])
     assert entries["DataGate"] == ["components.data_gate"]
     assert entries["CsvExampleGen"] == ["components.csv_ingest"]
-    assert "StatisticsGen" not in entries
+    # TFX's executor, reading in batches: the reader is the node's own code.
+    assert entries["StatisticsGen"] == ["components.batched_read"]
+    assert "SchemaGen" not in entries
 
 
 def test_editing_the_model_changes_the_trainer_and_after_not_the_transform(entries, checkout):
@@ -125,3 +127,12 @@ def test_editing_the_extractors_changes_the_evaluator_and_after_only(entries, ch
          'PROJECT_STAGE = "KeepSliced"')
     after = digests(entries)
     assert {n for n in before if before[n] != after[n]} == {"Evaluator", "Pusher"}
+
+
+def test_editing_the_batched_reader_changes_the_steps_that_read_with_it(entries, checkout):
+    before = digests(entries)
+    edit(checkout / "components" / "batched_read" / "tfxio.py", "DEFAULT_BATCH_SIZE = ",
+         "DEFAULT_BATCH_SIZE = 2 * ")
+    after = digests(entries)
+    assert {n for n in before if before[n] != after[n]} == {"StatisticsGen", "Transform",
+                                                            "Evaluator"}

@@ -1,15 +1,16 @@
 """Which Beam mode each step of a local run uses, chosen from the data's size and the cores.
 
 Beam's direct runner either runs a step in this process (in-memory) or
-starts worker processes for it (multi-processing). Starting the workers costs
-about 10-15 s per step (measured with the environment byte-compiled; 30 s
-before, when every worker compiled TensorFlow from source), and a step gains
-at most the number of cores from them, and only if its input is in several
-files: the file is the unit of work the runner hands out, which is why
-CsvIngest writes large data in shards. So the steps that read every example
-(StatisticsGen, Transform, Evaluator) get workers once the CSV is large
-enough for each (SCAN_BYTES); the rest stay in-memory. The run header prints
-each choice and its reason; `beam_args` in the config overrides them all.
+starts worker processes for it (multi-processing). Each worker imports
+TensorFlow and the step's libraries (about 0.8 GiB and several seconds each),
+and a step gains at most the number of cores from them, and only if its input
+is in several files: the file is the unit of work the runner hands out, which
+is why CsvIngest writes large data in shards. Since the steps that read every
+example (StatisticsGen, Transform, Evaluator) read it a batch at a time
+(components/batched_read), one process does them as fast as two workers up to
+100x the taxi data, in half the memory (SCAN_BYTES says the sizes); above that
+size they get workers. The run header prints each choice and its reason;
+`beam_args` in the config overrides them all.
 
 Whatever the mode, `local_args` names the project's setup.py as the workers'
 dependency, so that TFX does not package itself for them, and has Beam pickle
@@ -31,10 +32,12 @@ SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "setup.py")
 
 # CSV bytes from which a step that reads every example gets worker processes.
-# Measured at 10x the taxi data (18 MiB, 2 cores): the Evaluator (TFMA's
-# per-example metrics) went from 146 s to 103 s; StatisticsGen (20 s to 26 s)
-# and Transform (56 s to 67 s) did not win back the workers' start-up there.
-SCAN_BYTES = {"Evaluator": 16 << 20, "StatisticsGen": 64 << 20, "Transform": 64 << 20}
+# At 100x the taxi data (184 MB, 2 cores, batched reading) one process did
+# each of the three as fast as two workers, at less than half the run's peak
+# memory (`make bench`). Up to 1000x (1.85 GB) one process is what the bench
+# measures; above 4 GiB a step's scan takes minutes, and workers pay for
+# their start-up there.
+SCAN_BYTES = {"Evaluator": 4 << 30, "StatisticsGen": 4 << 30, "Transform": 4 << 30}
 MULTI_PROCESSING = "--direct_running_mode=multi_processing"
 
 
@@ -46,6 +49,8 @@ class Mode(NamedTuple):
 
 
 def _size(n: int) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:,.1f} GiB".replace(".0 GiB", " GiB")
     return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n / 2**10:,.0f} KiB"
 
 
@@ -70,9 +75,9 @@ def choose(configured: Optional[list[str]], size: int, cores: Optional[int] = No
     if not steps:
         first = min(SCAN_BYTES, key=SCAN_BYTES.__getitem__)
         return Mode(IN_MEMORY, {}, (
-            f"in-memory: {_size(size)} of CSV is read in one process before worker "
-            f"processes would have started (about 10-15 s per Beam step); {first} "
-            f"gets {cores} from {_size(SCAN_BYTES[first])}"))
+            f"in-memory: {_size(size)} of CSV is read in one process as fast as by "
+            f"worker processes, in less memory; {first} gets {cores} from "
+            f"{_size(SCAN_BYTES[first])}"))
     return Mode(IN_MEMORY, steps, (
         f"{' and '.join(steps)} on {cores} worker processes, the rest in-memory: "
         f"{_size(size)} of CSV, written in shards that the workers share"))
