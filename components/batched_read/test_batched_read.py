@@ -187,3 +187,9 @@ def test_statisticsgen_computes_the_statistics_tfx_s_executor_computes(files, tm
             assert ours.num_stats.mean == pytest.approx(theirs.num_stats.mean, rel=1e-12)
         else:
             assert ours.string_stats.top_values == theirs.string_stats.top_values
+
+
+def test_the_pinned_tfx_bsl_is_the_one_installed():
+    from tfx_bsl import version
+    # Bumping tfx_bsl: re-read the names tfxio.py lists, then its PINNED_VERSION.
+    assert tfxio.PINNED_VERSION == version.__version__
