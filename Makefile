@@ -27,8 +27,9 @@ lint: setup
 
 ## TFX's taxi example vs this pipeline: wall time and peak memory, per component, AUC,
 ## serving latency (median of 3), and one run at 10x the data; writes bench-results/bench.json
-## and a chart of time against data size (bench.svg). SCALES=10,100 (ours) and
-## PEER_SCALES=10,100 (TFX's example) run more sizes; ARGS="--repeat 5 ..." anything else.
+## and a chart of time and memory against data size (bench.svg). SCALES=10,100,1000 (ours)
+## and PEER_SCALES=10,100 (TFX's example, killed after --peer-timeout, 3600 s) run more
+## sizes, each model scored on each size's eval split; ARGS="--repeat 5 ..." anything else.
 bench: setup
 	$(PY) -m benchmarks.bench $(if $(SCALES),--scales $(SCALES)) \
 	  $(if $(PEER_SCALES),--peer-scales $(PEER_SCALES)) $(ARGS)
