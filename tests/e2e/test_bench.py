@@ -24,6 +24,8 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     assert main(["--rows", "400", "--repeat", "1", "--scales", "2", "--no-peer",
                  "--latency-repeats", "20", "--config", str(config),
+                 # predict's throughput is measured by `make bench`; here, that it runs.
+                 "--predict-rows", "500,1000",
                  "--workdir", str(tmp_path / "work"), "--output", str(out_json)]) == 0
     results = json.loads(out_json.read_text())
     assert results["rows"] == 400
@@ -32,6 +34,8 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path, capsys):
     assert cached["seconds"] > 0 and results["scaled"]["x2"]["exit_code"] == 0
     assert 0 <= results["quality"]["ours_auc"] <= 1
     assert results["serving"]["batch1_p50_ms"] > 0
+    assert [(p["rows"], p["exit_code"]) for p in results["predict"].values()] == [
+        (500, 0), (1000, 0)]
     # Memory per component, from the process tree's samples within each execution.
     assert set(cold["component_peak_mib"]) == set(cold["components"])
     assert cold["component_peak_mib"]["Trainer"] > 100  # TensorFlow alone is more than that
