@@ -16,22 +16,22 @@ from tfx.components.transform import executor as transform_executor
 from components.batched_read.tfxio import reading_in_batches
 
 
-class StatisticsGenExecutor(statistics_gen_executor.Executor):
+class _ReadsInBatches:
+    """Runs the TFX executor it precedes (in the bases) with batched reading."""
+
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         with reading_in_batches():
             super().Do(input_dict, output_dict, exec_properties)
 
 
-class TransformExecutor(transform_executor.Executor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        with reading_in_batches():
-            super().Do(input_dict, output_dict, exec_properties)
+class StatisticsGenExecutor(_ReadsInBatches, statistics_gen_executor.Executor):
+    pass
 
 
-class EvaluatorExecutor(evaluator_executor.Executor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        with reading_in_batches():
-            super().Do(input_dict, output_dict, exec_properties)
+class TransformExecutor(_ReadsInBatches, transform_executor.Executor):
+    pass
+
+
+class EvaluatorExecutor(_ReadsInBatches, evaluator_executor.Executor):
+    pass
