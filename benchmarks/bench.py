@@ -100,33 +100,33 @@ def _executions(metadata_path: str, since: float) -> tuple[Any, list]:
                          key=lambda e: (e.create_time_since_epoch, e.id))
 
 
-def component_windows(metadata_path: str, since: float) -> dict[str, Window]:
-    """Per-node (start, end) epoch seconds of the executions a process started at
-    `since` recorded (ours or TFX's store); {} when it recorded none, e.g. a re-run
-    that found nothing changed and launched no pipeline."""
-    store, executions = _executions(metadata_path, since)
+def component_windows(store: Any, executions: list) -> dict[str, Window]:
+    """Per-node (start, end) epoch seconds of `executions`; {} when there are none,
+    e.g. a re-run that found nothing changed and launched no pipeline."""
     names = store.node_ids(e.id for e in executions) if executions else {}
     return {names.get(e.id, e.name): (e.create_time_since_epoch / 1000,
                                       e.last_update_time_since_epoch / 1000)
             for e in executions}
 
 
-def reached(metadata_path: str, since: float) -> Optional[str]:
-    """The last node a run completed: where a run that failed or was killed got to."""
+def reached(store: Any, executions: list) -> Optional[str]:
+    """The last node of `executions` that completed: where a run that failed or was
+    killed got to."""
     from ml_metadata.proto import metadata_store_pb2
     done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-    store, executions = _executions(metadata_path, since)
     finished = [e for e in executions if e.last_known_state in done]
     return store.node_ids([finished[-1].id]).get(finished[-1].id) if finished else None
 
 
 def with_components(result: dict[str, Any], metadata_path: str) -> dict[str, Any]:
-    """Adds per-component seconds and peak MiB to a timed run, and the time and peak
-    while no component ran (imports, orchestration, what runs after the pipeline)."""
-    windows = component_windows(metadata_path, result["started_at"])
+    """Adds per-component seconds and peak MiB to a timed run, where it got to, and the
+    time and peak while no component ran (imports, orchestration, what runs after the
+    pipeline), from the executions the run recorded (ours or TFX's store)."""
+    store, executions = _executions(metadata_path, result["started_at"])
+    windows = component_windows(store, executions)
     samples = result.pop("samples")
     result["components"] = {n: end - start for n, (start, end) in windows.items()}
-    result["reached"] = reached(metadata_path, result["started_at"])
+    result["reached"] = reached(store, executions)
     result["component_peak_mib"] = peaks_by_window(samples, windows)
     result["outside_components"] = outside_windows(
         samples, windows, (result["started_at"], result["started_at"] + result["seconds"]))
@@ -171,19 +171,15 @@ def eval_examples(root: str, limit: Optional[int] = None) -> list[bytes]:
     return [r.numpy() for r in (records.take(limit) if limit else records)]
 
 
-def quality_at(our_root: str, peer_root: Optional[str], cfg: Any) -> dict[str, Any]:
+def quality_at(examples: list[bytes], our_model: Optional[str], peer_model: Optional[str],
+               cfg: Any) -> dict[str, Any]:
     """AUC of our pushed model and, when given, the peer's, on the same eval examples
     of our run (ExampleGen's hash split is the same for both)."""
-    examples = eval_examples(our_root, EVAL_AT_SCALE)
-    if not examples:
-        return {}
     labels = [_label(e, cfg.label.column, cfg.label.threshold, cfg.label.relative_to)
               for e in examples]
-    ours = newest_model(RunLayout.under(our_root, cfg).serving)
-    peer = newest_model(os.path.join(peer_root, "serving")) if peer_root else None
     return {"eval_examples": len(examples),
-            "ours_auc": auc_on(ours, examples, labels) if ours else None,
-            "peer_auc": auc_on(peer, examples, labels) if peer else None}
+            "ours_auc": auc_on(our_model, examples, labels) if our_model else None,
+            "peer_auc": auc_on(peer_model, examples, labels) if peer_model else None}
 
 
 def _label(serialized: bytes, column: str, threshold: float, relative_to: Optional[str]) -> int:
@@ -300,11 +296,15 @@ def run_scales(args: argparse.Namespace, source: str, work: str, cfg: Any
             if run["exit_code"] != 0:
                 print(run["output"][-3000:], file=sys.stderr)
             into[f"x{s:g}"] = {"rows": n, **{k: v for k, v in run.items() if k != "output"}}
-        if "ours" in roots:
-            quality = quality_at(roots["ours"], roots.get("peer"), cfg)
-            scaled[f"x{s:g}"]["auc"] = quality.get("ours_auc")
+        examples = eval_examples(roots["ours"], EVAL_AT_SCALE) if "ours" in roots else []
+        if examples:
+            quality = quality_at(
+                examples, newest_model(RunLayout.under(roots["ours"], cfg).serving),
+                newest_model(os.path.join(roots["peer"], "serving")) if "peer" in roots
+                else None, cfg)
+            scaled[f"x{s:g}"]["auc"] = quality["ours_auc"]
             if "peer" in roots:
-                peer_scaled[f"x{s:g}"]["auc"] = quality.get("peer_auc")
+                peer_scaled[f"x{s:g}"]["auc"] = quality["peer_auc"]
     return scaled, peer_scaled
 
 
@@ -362,11 +362,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     our_model = newest_model(RunLayout.under(os.path.join(work, "ours-0"), cfg).serving)
     peer_model = newest_model(os.path.join(work, "peer-0", "serving")) if args.peer else None
     examples = eval_examples(os.path.join(work, "ours-0"))
-    labels = [_label(e, cfg.label.column, cfg.label.threshold, cfg.label.relative_to)
-              for e in examples]
-    quality = {"ours_auc": auc_on(our_model, examples, labels),
-               "peer_auc": auc_on(peer_model, examples, labels) if args.peer else None,
-               "eval_examples": len(examples)}
+    quality = quality_at(examples, our_model, peer_model, cfg)
     latency = serving_latency(our_model, examples, args.latency_repeats)
 
     predicted = predict_rows(os.path.join(work, "ours-0"), source,
