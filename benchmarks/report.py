@@ -17,6 +17,13 @@ def completed(run: dict[str, Any]) -> bool:
     return run["exit_code"] in COMPLETED
 
 
+class Verdicts(list):
+    """Targets as the bench reports them: {target, figure, passed (None: not run)}."""
+
+    def add(self, name: str, figure: str, passed: Optional[bool]) -> None:
+        self.append({"target": name, "figure": figure, "passed": passed})
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b and b == b else float("nan")
 
@@ -41,10 +48,8 @@ def targets(table: dict[str, Any], scaled: dict[str, Any], quality: dict[str, An
             latency: dict[str, float]) -> list[dict[str, Any]]:
     """Each target with its figure and whether it is met (None: not run)."""
     cold = table["ours_cold"]["seconds"]
-    out = []
-
-    def add(name: str, figure: str, passed: Optional[bool]) -> None:
-        out.append({"target": name, "figure": figure, "passed": passed})
+    out = Verdicts()
+    add = out.add
 
     name = "cold run <= 0.3x TFX's example, AUC >= example's - 0.005"
     if "peer" in table:
@@ -93,10 +98,8 @@ SCAN_STEP_SECONDS = 15.0
 def scale_targets(table: dict[str, Any], scaled: dict[str, Any],
                   peer_scaled: dict[str, Any]) -> list[dict[str, Any]]:
     """Against TFX's example at the same size; 1000x on one machine; the scan steps at 100x."""
-    out = []
-
-    def add(name: str, figure: str, passed: Optional[bool]) -> None:
-        out.append({"target": name, "figure": figure, "passed": passed})
+    out = Verdicts()
+    add = out.add
 
     for key in sorted(peer_scaled, key=lambda k: float(k[1:])):
         name = f"{key[1:]}x: <= 0.25x TFX's example at {key[1:]}x, AUC >= its - 0.005"
